@@ -1,0 +1,69 @@
+"""The two-branch DEAL network and the factory the stages call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from deal.models.deeplab import DeepLabV3Plus, load_imagenet_encoder
+from deal.models.difficulty import DifficultyHead
+
+
+class DEALOutput(NamedTuple):
+    logits: torch.Tensor  # B x C x H x W
+    low_logits: torch.Tensor  # B x C x H/4 x W/4
+    features: torch.Tensor  # B x 256 x H/4 x W/4
+    difficulty_logits: torch.Tensor | None  # B x 1 x H x W, sigmoid gives M^d
+
+
+class DEALNet(nn.Module):
+    """Segmentation branch plus (optionally) the difficulty branch."""
+
+    def __init__(self, segmenter: DeepLabV3Plus, difficulty: DifficultyHead | None = None) -> None:
+        super().__init__()
+        self.segmenter = segmenter
+        self.difficulty = difficulty
+
+    @property
+    def num_classes(self) -> int:
+        return self.segmenter.num_classes
+
+    def forward(self, x: torch.Tensor) -> DEALOutput:
+        seg = self.segmenter(x)
+        difficulty = None
+        if self.difficulty is not None:
+            difficulty = self.difficulty(seg.low_logits, x.shape[-2:])
+        return DEALOutput(seg.logits, seg.low_logits, seg.features, difficulty)
+
+    def param_groups(self, lr: float, head_lr_mult: float = 10.0) -> list[dict]:
+        """Encoder at `lr`; ASPP, decoder, classifier, difficulty branch (and gamma) at 10x."""
+        encoder = [p for m in self.segmenter.encoder_modules() for p in m.parameters()]
+        heads = [p for m in self.segmenter.head_modules() for p in m.parameters()]
+        if self.difficulty is not None:
+            heads += list(self.difficulty.parameters())
+        return [
+            {"params": encoder, "lr": lr, "name": "encoder"},
+            {"params": heads, "lr": lr * head_lr_mult, "name": "heads"},
+        ]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    num_classes: int
+    width_mult: float = 1.0
+    head_channels: int = 256
+    difficulty: bool = True
+    grid: tuple[int, int] = (60, 80)
+    detach: bool = False  # decoupled (True) or joint, as published (False)
+    pretrained: str | None = None  # a local torchvision mobilenet_v2 state dict
+
+
+def build_model(cfg: ModelConfig) -> DEALNet:
+    segmenter = DeepLabV3Plus(cfg.num_classes, width_mult=cfg.width_mult, head_channels=cfg.head_channels)
+    if cfg.pretrained:
+        load_imagenet_encoder(segmenter, cfg.pretrained)
+    head = DifficultyHead(cfg.num_classes, grid=cfg.grid, detach=cfg.detach) if cfg.difficulty else None
+    return DEALNet(segmenter, head)

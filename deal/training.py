@@ -1,0 +1,318 @@
+"""The training loop, evaluation and inference: flat and explicit.
+
+`train` follows the published recipe: SGD (momentum 0.9, weight decay 5e-4),
+encoder at `lr` and heads plus `gamma` at 10x, poly schedule (power 0.9),
+validation every k epochs keeping the best checkpoint. It is seeded per
+epoch (data order, augmentation and dropout), so a run resumed from its last
+epoch checkpoint continues exactly as the uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+from tqdm.auto import tqdm
+
+from deal.losses import DIFFICULTY_LOSSES, deal_loss, error_mask
+from deal.metrics import ConfusionMatrix
+
+MODES = ("joint", "segmentation", "decoupled")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 4
+    lr: float = 0.01
+    head_lr_mult: float = 10.0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    poly_power: float = 0.9
+    val_every: int = 5
+    seed: int = 0
+    # joint: L_seg + lambda * L_dif through both branches (published);
+    # segmentation: L_seg only; decoupled: the difficulty branch alone on the
+    # frozen segmentation output, error masks as targets.
+    mode: str = "joint"
+    lambda_dif: float = 1.0
+    difficulty_loss: str = "weighted_bce"
+    void_as_correct: bool = False
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    device: str = "auto"
+    num_workers: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"training mode must be one of {MODES}, got {self.mode!r}")
+        if self.difficulty_loss not in DIFFICULTY_LOSSES:
+            raise ValueError(f"difficulty loss must be one of {sorted(DIFFICULTY_LOSSES)}")
+
+
+@dataclass
+class TrainResult:
+    state_dict: dict  # the best-validation weights (the last ones without validation)
+    best_epoch: int
+    best_miou: float | None
+    history: list[dict] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- devices
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for fp32.
+
+    `auto`: bf16 on CPUs with native bf16 (AVX512-BF16/AMX; measured 1.7x
+    faster training here), bf16 on CUDA GPUs that have it, else fp16 on CUDA.
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if precision != "auto":
+        raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def memory_format(dtype: torch.dtype | None) -> torch.memory_format:
+    # channels_last pays off with the reduced-precision kernels (oneDNN, cuDNN).
+    return torch.channels_last if dtype is not None else torch.contiguous_format
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------- training
+
+
+def _poly(total_steps: int, power: float) -> Callable[[int], float]:
+    return lambda step: max(0.0, 1.0 - step / max(1, total_steps)) ** power
+
+
+def _prepare_trainable(model: nn.Module, mode: str) -> None:
+    """Decoupled training freezes the segmentation branch (weights and BN statistics)."""
+    frozen = mode == "decoupled"
+    for p in model.segmenter.parameters():
+        p.requires_grad_(not frozen)
+    if model.difficulty is not None:
+        for p in model.difficulty.parameters():
+            p.requires_grad_(mode != "segmentation")
+
+
+def _set_train_mode(model: nn.Module, mode: str) -> None:
+    model.train()
+    if mode == "decoupled":
+        model.segmenter.eval()
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
+    groups = []
+    for group in model.param_groups(cfg.lr, cfg.head_lr_mult):
+        params = [p for p in group["params"] if p.requires_grad]
+        if params:
+            groups.append({**group, "params": params})
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _loader(dataset: Dataset, cfg: TrainConfig, device: torch.device, generator: torch.Generator | None, shuffle: bool) -> DataLoader:
+    workers = cfg.num_workers
+    return DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=RandomSampler(dataset, generator=generator) if shuffle else None,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda",
+        # a last batch of one breaks BatchNorm in training
+        drop_last=shuffle and len(dataset) > cfg.batch_size,
+        generator=generator,
+    )
+
+
+def train(
+    model: nn.Module,
+    train_set: Dataset,
+    cfg: TrainConfig,
+    *,
+    num_classes: int,
+    void_index: int,
+    val_set: Dataset | None = None,
+    resume: dict | None = None,
+    save_last: Callable[[dict], None] | None = None,
+    log: Callable[[dict], None] | None = None,
+) -> TrainResult:
+    """Train `model` (a `DEALNet`) on `train_set` of (image, mask) pairs.
+
+    `resume` is a state written earlier through `save_last` (a plain dict of
+    tensors, loadable with `weights_only=True`); `log` receives one dict of
+    scalars per epoch.
+    """
+    device = resolve_device(cfg.device)
+    dtype = resolve_precision(cfg.precision, device)
+    fmt = memory_format(dtype)
+    if cfg.mode != "segmentation" and model.difficulty is None:
+        raise ValueError(f"training mode {cfg.mode!r} needs the difficulty branch")
+    seed_everything(cfg.seed)
+    model.to(device, memory_format=fmt)
+    _prepare_trainable(model, cfg.mode)
+    optimizer = build_optimizer(model, cfg)
+    generator = torch.Generator()
+    loader = _loader(train_set, cfg, device, generator, shuffle=True)
+    total_steps = cfg.epochs * len(loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _poly(total_steps, cfg.poly_power))
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
+
+    start_epoch, best_miou, best_epoch, best_state, history = 0, None, -1, None, []
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        scaler.load_state_dict(resume["scaler"])
+        start_epoch = int(resume["epoch"])
+        best_miou = resume.get("best_miou")
+        best_epoch = int(resume.get("best_epoch", -1))
+        best_state = resume.get("best_state")
+        history = list(resume.get("history", []))
+
+    for epoch in range(start_epoch, cfg.epochs):
+        # Seeded per epoch: order, augmentation and dropout do not depend on
+        # whether the run was resumed.
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        generator.manual_seed(cfg.seed * 100_003 + epoch)
+        _set_train_mode(model, cfg.mode)
+        sums = torch.zeros(3, device=device)  # loss, seg, dif; summed on device, no per-batch sync
+        steps = 0
+        batches = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress)
+        for images, masks in batches:
+            images = images.to(device, non_blocking=True).contiguous(memory_format=fmt)
+            masks = masks.to(device, non_blocking=True)
+            with autocast(device, dtype):
+                out = model(images)
+            loss, parts = _loss(out, masks, cfg, void_index)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            sums += torch.stack([loss.detach(), parts.get("loss_seg", torch.zeros((), device=device)), parts.get("loss_dif", torch.zeros((), device=device))])
+            steps += 1
+        record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
+        record.update(dict(zip(("loss", "loss_seg", "loss_dif"), (sums / max(steps, 1)).tolist())))
+        last_epoch = epoch + 1 == cfg.epochs
+        if val_set is not None and ((epoch + 1) % cfg.val_every == 0 or last_epoch):
+            scores = evaluate(model, val_set, num_classes=num_classes, void_index=void_index, cfg=cfg)
+            record["val_miou"] = scores["miou"]
+            if best_miou is None or scores["miou"] > best_miou:
+                best_miou, best_epoch = scores["miou"], epoch + 1
+                best_state = _cpu_state(model)
+        history.append(record)
+        if log is not None:
+            log(record)
+        if save_last is not None and not last_epoch:
+            save_last(
+                {
+                    "model": _cpu_state(model),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "epoch": epoch + 1,
+                    "best_miou": best_miou,
+                    "best_epoch": best_epoch,
+                    "best_state": best_state,
+                    "history": history,
+                }
+            )
+    if best_state is None:
+        best_state, best_epoch = _cpu_state(model), cfg.epochs
+    model.load_state_dict(best_state)
+    return TrainResult(best_state, best_epoch, best_miou, history)
+
+
+def _loss(out, masks: torch.Tensor, cfg: TrainConfig, void_index: int):
+    if cfg.mode == "segmentation":
+        return deal_loss(out.logits, None, masks, void_index)
+    if cfg.mode == "joint":
+        return deal_loss(
+            out.logits, out.difficulty_logits, masks, void_index,
+            cfg.lambda_dif, cfg.difficulty_loss, cfg.void_as_correct,
+        )
+    # decoupled: the frozen network's own errors are the targets
+    errors, valid = error_mask(out.logits, masks, void_index, cfg.void_as_correct)
+    return difficulty_loss_from_errors(out.difficulty_logits, errors, valid, cfg)
+
+
+def difficulty_loss_from_errors(difficulty_logits, errors, valid, cfg: TrainConfig):
+    dif = DIFFICULTY_LOSSES[cfg.difficulty_loss](difficulty_logits, errors, valid)
+    return cfg.lambda_dif * dif, {"loss_dif": dif.detach()}
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------- inference
+
+
+def batches(dataset: Dataset, cfg: TrainConfig, batch_size: int | None = None) -> DataLoader:
+    device = resolve_device(cfg.device)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size or max(cfg.batch_size, 8),
+        shuffle=False,
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+    )
+
+
+def predict(model: nn.Module, dataset: Dataset, cfg: TrainConfig, batch_size: int | None = None) -> Iterator[tuple]:
+    """Yield `(output, masks)` per batch under `inference_mode`, model in eval mode."""
+    device = resolve_device(cfg.device)
+    dtype = resolve_precision(cfg.precision, device)
+    fmt = memory_format(dtype)
+    model.to(device, memory_format=fmt).eval()
+    with torch.inference_mode():
+        for images, masks in batches(dataset, cfg, batch_size):
+            images = images.to(device, non_blocking=True).contiguous(memory_format=fmt)
+            with autocast(device, dtype):
+                out = model(images)
+            yield out, masks.to(device, non_blocking=True)
+
+
+def evaluate(model: nn.Module, dataset: Dataset, *, num_classes: int, void_index: int, cfg: TrainConfig) -> dict:
+    """mIoU, per-class IoU and pixel accuracy of `model` on `dataset`."""
+    was_training = model.training
+    confusion = ConfusionMatrix(num_classes, void_index, device=resolve_device(cfg.device))
+    for out, masks in predict(model, dataset, cfg):
+        confusion.update(masks, out.logits.argmax(dim=1))
+    confusion.reduce_from_all_processes()
+    if was_training:
+        model.train()
+    return confusion.compute()

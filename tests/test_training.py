@@ -1,0 +1,111 @@
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from deal.models import ModelConfig, build_model
+from deal.training import TrainConfig, evaluate, resolve_precision, train
+
+VOID = 3
+
+
+def _tiny_set(n=8, size=32, seed=0):
+    # Three classes told apart by colour: learnable in a few steps.
+    g = torch.Generator().manual_seed(seed)
+    masks = torch.randint(0, 3, (n, size // 8, size // 8), generator=g)
+    masks = masks.repeat_interleave(8, 1).repeat_interleave(8, 2)
+    palette = torch.tensor([[1.5, -1.0, -1.0], [-1.0, 1.5, -1.0], [-1.0, -1.0, 1.5]])
+    images = palette[masks].permute(0, 3, 1, 2) + 0.3 * torch.randn(n, 3, size, size, generator=g)
+    masks[:, :2, :2] = VOID
+    return TensorDataset(images.float(), masks.long())
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(num_classes=3, width_mult=0.35, head_channels=32, grid=(8, 8)))
+
+
+CFG = dict(batch_size=4, lr=0.01, val_every=1, precision="fp32", device="cpu", progress=False, seed=1)
+
+
+def test_a_few_steps_lower_the_loss():
+    data = _tiny_set()
+    result = train(_model(), data, TrainConfig(epochs=6, **CFG), num_classes=3, void_index=VOID)
+    losses = [r["loss"] for r in result.history]
+    assert losses[-1] < losses[0]
+    assert all(r["loss_dif"] > 0 for r in result.history)
+
+
+def test_best_validation_checkpoint_is_kept():
+    data = _tiny_set()
+    model = _model()
+    result = train(model, data, TrainConfig(epochs=3, **CFG), num_classes=3, void_index=VOID, val_set=data)
+    vals = [r["val_miou"] for r in result.history]
+    assert result.best_miou == max(vals)
+    assert result.best_epoch == vals.index(max(vals)) + 1
+    again = evaluate(model, data, num_classes=3, void_index=VOID, cfg=TrainConfig(**CFG))
+    assert again["miou"] == pytest.approx(result.best_miou)
+
+
+def test_checkpoint_round_trips_with_weights_only(tmp_path):
+    model = _model()
+    result = train(model, _tiny_set(), TrainConfig(epochs=1, **CFG), num_classes=3, void_index=VOID)
+    path = tmp_path / "model.pt"
+    torch.save(result.state_dict, path)
+    loaded = torch.load(path, weights_only=True)
+    fresh = _model(seed=5)
+    fresh.load_state_dict(loaded)
+    x = torch.randn(1, 3, 32, 32)
+    model.eval(), fresh.eval()
+    torch.testing.assert_close(fresh(x).logits, model(x).logits)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    data = _tiny_set()
+    cfg = TrainConfig(epochs=3, **CFG)
+    full = train(_model(), data, cfg, num_classes=3, void_index=VOID, val_set=data)
+
+    path = tmp_path / "last.pt"
+
+    class Interrupted(Exception):
+        pass
+
+    def save_then_die(state):
+        torch.save(state, path)
+        if state["epoch"] == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(_model(), data, cfg, num_classes=3, void_index=VOID, val_set=data, save_last=save_then_die)
+    resume = torch.load(path, weights_only=True)
+    assert resume["epoch"] == 2
+    resumed = train(_model(seed=9), data, cfg, num_classes=3, void_index=VOID, val_set=data, resume=resume)
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    assert resumed.best_epoch == full.best_epoch
+    for key, value in full.state_dict.items():
+        torch.testing.assert_close(resumed.state_dict[key], value, msg=key)
+
+
+def test_decoupled_training_changes_only_the_difficulty_branch():
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train(model, _tiny_set(), TrainConfig(epochs=2, mode="decoupled", **CFG), num_classes=3, void_index=VOID)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("difficulty.") for k in changed)
+    assert "difficulty.attention.gamma" in changed
+
+
+def test_segmentation_mode_leaves_the_difficulty_branch_untouched():
+    model = _model()
+    before = {k: v.clone() for k, v in model.difficulty.state_dict().items()}
+    train(model, _tiny_set(), TrainConfig(epochs=1, mode="segmentation", **CFG), num_classes=3, void_index=VOID)
+    for k, v in model.difficulty.state_dict().items():
+        assert torch.equal(before[k], v)
+
+
+def test_bf16_autocast_trains_on_cpu():
+    dtype = resolve_precision("bf16", torch.device("cpu"))
+    assert dtype is torch.bfloat16
+    cfg = TrainConfig(epochs=2, **{**CFG, "precision": "bf16"})
+    result = train(_model(), _tiny_set(), cfg, num_classes=3, void_index=VOID)
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
