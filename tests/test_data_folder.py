@@ -1,0 +1,135 @@
+"""Your own folders: images/ + masks/ + dataset.yaml."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from deal.data import DatasetError, FolderDataset
+from deal.data.validate import validate
+
+CLASSES = ["road", "car", "sky"]
+PALETTE = [[128, 64, 128], [0, 0, 142], [70, 130, 180]]
+
+
+def write_folder(root: Path, stems, config=None, size=(12, 16), image_ext=".png", sub=""):
+    cfg = {"class_names": CLASSES, "palette": PALETTE, "void_index": 255}
+    cfg.update(config or {})
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset.yaml").write_text(yaml.safe_dump(cfg))
+    rng = np.random.default_rng(len(stems))
+    for stem in stems:
+        mask = rng.choice(np.array([0, 1, 2, 255], np.uint8), size=size)
+        img = np.stack([mask, 255 - mask, np.zeros_like(mask)], axis=-1)
+        ip = root / "images" / sub / f"{stem}{image_ext}"
+        mp = root / "masks" / sub / f"{stem}.png"
+        ip.parent.mkdir(parents=True, exist_ok=True)
+        mp.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(ip, quality=100) if image_ext == ".jpg" else Image.fromarray(img).save(ip)
+        Image.fromarray(mask, mode="L").save(mp)
+    return root
+
+
+def test_single_split_and_read(tmp_path):
+    ds = FolderDataset(write_folder(tmp_path, ["b", "a", "c"], {"name": "mine"}))
+    assert ds.info.name == "mine" and ds.info.num_classes == 3 and ds.info.void_index == 255
+    assert ds.splits() == ("train",)
+    assert ds.ids("train") == ["images/a.png", "images/b.png", "images/c.png"]
+    img, mask = ds.read("images/a.png")
+    assert img.shape == (3, 12, 16) and mask.dtype == torch.uint8
+    assert torch.equal(img[0], mask)  # written from the mask
+    assert set(mask.unique().tolist()) <= {0, 1, 2, 255}
+    assert validate(ds, ["train"]) == []
+
+
+def test_splits_from_lists_files_fractions_and_rest(tmp_path):
+    stems = [f"f{i:02d}" for i in range(20)]
+    root = write_folder(tmp_path, stems)
+    (root / "test.txt").write_text("# held out\nf00\nimages/f01.png\n\nf02\n")
+    cfg = yaml.safe_load((root / "dataset.yaml").read_text())
+    cfg["splits"] = {"test": "test.txt", "val": ["f03", "f04"], "extra": 0.25, "train": "*"}
+    cfg["split_seed"] = 3
+    (root / "dataset.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    ds = FolderDataset(root)
+    assert ds.splits() == ("test", "val", "extra", "train")
+    assert ds.ids("test") == ["images/f00.png", "images/f01.png", "images/f02.png"]
+    assert ds.ids("val") == ["images/f03.png", "images/f04.png"]
+    extra, train = ds.ids("extra"), ds.ids("train")
+    assert len(extra) == 4 and len(train) == 11  # 25 % of the 15 unlisted, rounded; the rest
+    all_ids = [i for s in ds.splits() for i in ds.ids(s)]
+    assert len(all_ids) == len(set(all_ids)) == 20
+    assert FolderDataset(root).ids("extra") == extra  # seeded
+    cfg["split_seed"] = 4
+    (root / "dataset.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert FolderDataset(root).ids("extra") != extra
+    assert validate(ds, ds.splits()) == []
+
+
+def test_split_subfolders(tmp_path):
+    write_folder(tmp_path, ["x", "y"], sub="train")
+    write_folder(tmp_path, ["z"], sub="val")
+    ds = FolderDataset(tmp_path)
+    assert ds.splits() == ("train", "val")
+    assert ds.ids("train") == ["images/train/x.png", "images/train/y.png"]
+    assert ds.paths("images/val/z.png")[1] == tmp_path / "masks/val/z.png"
+    assert validate(ds, ["train", "val"]) == []
+
+
+def test_jpeg_images_and_palette_masks(tmp_path):
+    root = write_folder(tmp_path, ["a"], image_ext=".jpg")
+    mask = np.array([[0, 1], [2, 255]], dtype=np.uint8).repeat(6, 0).repeat(8, 1)
+    pal = Image.fromarray(mask, mode="P")
+    pal.putpalette([v for c in range(256) for v in (c, 200, 255 - c)])
+    pal.save(root / "masks/a.png")
+    ds = FolderDataset(root)
+    assert ds.ids("train") == ["images/a.jpg"]
+    img, m = ds.read("images/a.jpg")
+    assert img.shape == (3, 12, 16)
+    assert torch.equal(m, torch.from_numpy(mask))  # palette indices, not colours
+
+
+def test_colour_masks(tmp_path):
+    root = write_folder(tmp_path, ["a"], {"mask_format": "color", "void_color": [0, 0, 0], "void_index": 3})
+    labels = np.array([[0, 1], [2, 3]], dtype=np.uint8).repeat(6, 0).repeat(8, 1)
+    lut = np.array(PALETTE + [[0, 0, 0]], dtype=np.uint8)
+    Image.fromarray(lut[labels]).save(root / "masks/a.png")
+    ds = FolderDataset(root)
+    _, m = ds.read("images/a.png")
+    assert torch.equal(m, torch.from_numpy(labels))
+    rgb = lut[labels].copy()
+    rgb[0, 0] = (1, 2, 3)
+    Image.fromarray(rgb).save(root / "masks/a.png")
+    problems = validate(ds, ["train"])
+    assert len(problems) == 1 and "masks/a.png" in problems[0] and "(1, 2, 3)" in problems[0]
+
+
+def test_bad_config(tmp_path):
+    with pytest.raises(DatasetError, match="dataset.yaml: missing"):
+        FolderDataset(tmp_path)
+    write_folder(tmp_path, ["a"], {"class_names": []})
+    with pytest.raises(DatasetError, match="class_names"):
+        FolderDataset(tmp_path)
+    write_folder(tmp_path, ["a"], {"class_names": CLASSES, "void_index": 1})
+    with pytest.raises(DatasetError, match="void_index 1"):
+        FolderDataset(tmp_path)
+    write_folder(tmp_path, ["a"], {"void_index": 255, "splits": {"train": 0.7, "test": 0.6}})
+    with pytest.raises(DatasetError, match="sum to 1.3"):
+        FolderDataset(tmp_path)
+    write_folder(tmp_path, ["a"], {"splits": {"train": "nope.txt"}})
+    with pytest.raises(DatasetError, match="nope.txt"):
+        FolderDataset(tmp_path)
+    write_folder(tmp_path, ["a"], {"splits": {"train": "*"}, "mask_format": "rgb"})
+    with pytest.raises(DatasetError, match="mask_format"):
+        FolderDataset(tmp_path)
+
+
+def test_default_palette_when_omitted(tmp_path):
+    root = write_folder(tmp_path, ["a"])
+    cfg = yaml.safe_load((root / "dataset.yaml").read_text())
+    del cfg["palette"]
+    (root / "dataset.yaml").write_text(yaml.safe_dump(cfg))
+    info = FolderDataset(root).info
+    assert len(info.palette) == 3 and len(set(info.palette)) == 3
