@@ -288,8 +288,8 @@ class _Street:
 
     def __init__(self, rng, h, w):
         self.h, self.w = h, w
-        self.f = w * rng.uniform(0.8, 1.05)
-        self.yh = h * rng.uniform(0.40, 0.52)
+        self.f = min(w, h) * rng.uniform(0.8, 1.05)  # the same vertical view at any aspect ratio
+        self.yh = h * rng.uniform(0.43, 0.55)
         self.xv = w * (0.5 + rng.uniform(-0.1, 0.1))
         self.cam = rng.uniform(1.3, 1.7)
         self.road_l = -rng.uniform(1.8, 5.0)
@@ -793,7 +793,7 @@ def _bicyclist_fn(rng, st, cv, X, z):
 def _pole_fn(rng, st, cv, X, z, side, height, lamp, sign_p=0.35):
     metal = _pick(rng, np.array([[120, 122, 125], [70, 72, 75], [40, 60, 45], [35, 35, 38], [160, 160, 155]], dtype=np.float32))
     width_m = rng.uniform(0.12, 0.3)
-    has_sign = rng.random() < sign_p
+    has_sign = rng.random() < sign_p and z >= 7.0  # signs stay small
     traffic_light = lamp and not has_sign and rng.random() < 0.15
     sign_kind = rng.integers(4)
     sign_c = _pick(rng, np.array([[200, 30, 35], [30, 70, 170], [235, 235, 230], [225, 190, 30]], dtype=np.float32))
@@ -1098,10 +1098,11 @@ def main(argv=None) -> int:
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--width", type=int, default=None)
     p.add_argument("--n", type=int, default=6, help="samples in the figure")
+    p.add_argument("--indices", type=int, nargs="+", help="scene indices in the figure (default 0..n-1)")
     p.add_argument("--counts", type=int, nargs=3, default=(367, 101, 233), metavar=("TRAIN", "VAL", "TEST"))
     a = p.parse_args(argv)
     if a.figure:
-        save_figure(a.figure, a.seed, a.n, a.height or 96, a.width or 128)
+        save_figure(a.figure, a.seed, a.n, a.height or 96, a.width or 128, indices=a.indices)
         print(f"wrote {a.figure}")
     if a.write:
         meta = write_synthetic(a.write, a.seed, a.height or DEFAULT_SIZE[0], a.width or DEFAULT_SIZE[1], *a.counts, progress=True)
