@@ -202,6 +202,9 @@ def train(
         best_state = resume.get("best_state")
         history = list(resume.get("history", []))
 
+    # One bar for the run; tqdm stays quiet when stderr is not a terminal.
+    bar = tqdm(total=cfg.epochs * len(loader), initial=start_epoch * len(loader), desc="train",
+               unit="step", disable=None if cfg.progress else True, leave=False)
     for epoch in range(start_epoch, cfg.epochs):
         # Seeded per epoch: order, augmentation and dropout do not depend on
         # whether the run was resumed.
@@ -210,8 +213,7 @@ def train(
         _set_train_mode(model, cfg.mode)
         sums = torch.zeros(3, device=device)  # loss, seg, dif; summed on device, no per-batch sync
         steps = 0
-        batches = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress)
-        for images, masks in batches:
+        for images, masks in loader:
             images = images.to(device, non_blocking=True).contiguous(memory_format=fmt)
             masks = masks.to(device, non_blocking=True)
             with autocast(device, dtype):
@@ -224,6 +226,7 @@ def train(
             scheduler.step()
             sums += torch.stack([loss.detach(), parts.get("loss_seg", torch.zeros((), device=device)), parts.get("loss_dif", torch.zeros((), device=device))])
             steps += 1
+            bar.update(1)
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
         record.update(dict(zip(("loss", "loss_seg", "loss_dif"), (sums / max(steps, 1)).tolist())))
         last_epoch = epoch + 1 == cfg.epochs
@@ -234,6 +237,7 @@ def train(
                 best_miou, best_epoch = scores["miou"], epoch + 1
                 best_state = _cpu_state(model)
         history.append(record)
+        bar.set_postfix(epoch=epoch + 1, loss=f"{record['loss']:.3f}")
         if log is not None:
             log(record)
         if save_last is not None and not last_epoch:
@@ -250,6 +254,7 @@ def train(
                     "history": history,
                 }
             )
+    bar.close()
     if best_state is None:
         best_state, best_epoch = _cpu_state(model), cfg.epochs
     model.load_state_dict(best_state)

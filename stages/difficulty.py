@@ -1,0 +1,90 @@
+"""difficulty: the difficulty branch of a round's model (DEAL methods).
+
+deal.mode decoupled: train the branch alone on the frozen segmentation
+network, its own error masks as targets. deal.mode joint (published): the
+branch was trained with the network; it is taken as it is. Either way the
+branch is then measured against the labeled pool's error masks (from the
+errors stage): weighted BCE and the AUROC of difficulty as a predictor of error.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)
+
+from common import (  # noqa: E402
+    POOLS, RESUME, RUNS, dataset_info, load_params, load_split, load_state, model_config, read_pool,
+    save_state, set_threads, train_config, write_json,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--round", required=True)
+    args = parser.parse_args()
+    params = load_params()
+    import numpy as np
+    import torch
+    from deal.data.memory import InMemorySegmentation
+    from deal.data.transforms import train_transforms
+    from deal.losses import DIFFICULTY_LOSSES
+    from deal.metrics import auroc
+    from deal.models import build_model
+    from deal.training import predict, train
+
+    set_threads(params)
+    info = dataset_info()
+    run = RUNS / args.method / args.round
+    state = load_state(run / "model.pt")
+    model = build_model(model_config(params, with_difficulty=True))
+    pool = read_pool(POOLS / args.round / f"{args.method}.json")
+    images, masks = load_split("train", pool.labeled)
+    mode = params["deal"]["mode"]
+    if mode == "joint":
+        model.load_state_dict(state)
+        history = []
+    else:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        assert not unexpected and all(k.startswith("difficulty.") for k in missing), (missing, unexpected)
+        t, d = params["train"], params["deal"]
+        augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
+        train_set = InMemorySegmentation(images, masks, transform=augment)
+        per_epoch = max(1, len(train_set) // t["batch_size"])
+        cfg = train_config(params, "decoupled", len(train_set), epochs=max(1, -(-d["iterations"] // per_epoch)), seed_offset=1)
+        stage = f"difficulty-{args.method}-{args.round}"
+        resume_path = RESUME / f"{stage}.pt"
+        resume = torch.load(resume_path, map_location="cpu", weights_only=True) if resume_path.is_file() else None
+        result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"],
+                       resume=resume, save_last=lambda s: save_state(resume_path, s))
+        resume_path.unlink(missing_ok=True)
+        history = result.history
+
+    errors = torch.from_numpy(np.load(run / "errors.npy"))
+    cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
+    maps = []
+    for out, _ in predict(model, InMemorySegmentation(images, masks), cfg):
+        maps.append(out.difficulty_logits.float().cpu())
+    logits = torch.cat(maps)[:, 0]
+    valid = errors != 2
+    target = (errors == 1).float()
+    loss = DIFFICULTY_LOSSES[params["deal"]["loss"]](logits, target, valid)
+    auc = auroc(torch.sigmoid(logits)[valid].numpy(), target[valid].numpy())
+    save_state(run / "difficulty.pt", {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    write_json(run / "difficulty.json", {
+        "mode": mode,
+        "labeled_bce": float(loss),
+        "labeled_auroc": None if np.isnan(auc) else auc,
+        "gamma": float(model.difficulty.attention.gamma),
+        "history": history,
+    })
+    print(f"difficulty: {args.method} {args.round} ({mode}): BCE {float(loss):.4f}, AUROC {auc:.3f} on the labeled pool, "
+          f"gamma {float(model.difficulty.attention.gamma):.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""errors: the error masks of a round's model on its labeled pool (DEAL methods).
+
+Writes one array per round, runs/<method>/<round>/errors.npy, N x H x W uint8
+(0 right, 1 error, 2 void), rows in the pool's sorted labeled order: one file
+instead of hundreds of masks keeps a cloud remote to one request a round.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)
+
+from common import (  # noqa: E402
+    POOLS, RUNS, dataset_info, load_params, load_split, load_state, model_config, read_pool,
+    set_threads, train_config, write_npy,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--round", required=True)
+    args = parser.parse_args()
+    params = load_params()
+    import numpy as np
+    import torch
+    from deal.data.memory import InMemorySegmentation
+    from deal.losses import error_mask
+    from deal.models import build_model
+    from deal.training import predict
+
+    set_threads(params)
+    info = dataset_info()
+    run = RUNS / args.method / args.round
+    state = load_state(run / "model.pt")
+    model = build_model(model_config(params, with_difficulty=any(k.startswith("difficulty.") for k in state)))
+    model.load_state_dict(state)
+    pool = read_pool(POOLS / args.round / f"{args.method}.json")
+    images, masks = load_split("train", pool.labeled)
+    cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
+    chunks = []
+    for out, target in predict(model, InMemorySegmentation(images, masks), cfg):
+        errors, valid = error_mask(out.logits, target, info["void_index"])
+        chunks.append(torch.where(valid, errors.to(torch.uint8), torch.full_like(target, 2, dtype=torch.uint8)).cpu())
+    packed = torch.cat(chunks).numpy().astype(np.uint8)
+    write_npy(run / "errors.npy", packed)
+    share = float((packed == 1).sum() / max(1, (packed != 2).sum()))
+    print(f"errors: {args.method} {args.round}: {len(pool.labeled)} labeled images, {100 * share:.2f} % of pixels wrong")
+
+
+if __name__ == "__main__":
+    main()

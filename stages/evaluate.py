@@ -1,0 +1,56 @@
+"""evaluate: mIoU, per-class IoU and pixel accuracy of a round's model on the test split."""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)
+
+from common import (  # noqa: E402
+    METRICS, RUNS, POOLS, dataset_info, load_params, load_split, load_state, model_config, read_json,
+    round_index, set_threads, split_ids, train_config, write_json,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--round", required=True)
+    args = parser.parse_args()
+    params = load_params()
+    from deal.data.memory import InMemorySegmentation
+    from deal.models import build_model
+    from deal.training import evaluate
+
+    set_threads(params)
+    info = dataset_info()
+    run = RUNS / args.method / args.round
+    state = load_state(run / "model.pt")
+    with_head = any(k.startswith("difficulty.") for k in state)
+    model = build_model(model_config(params, with_difficulty=with_head))
+    model.load_state_dict(state)
+    test_set = InMemorySegmentation(*load_split("test"))
+    cfg = train_config(params, "segmentation", len(test_set), epochs=1)
+    scores = evaluate(model, test_set, num_classes=info["num_classes"], void_index=info["void_index"], cfg=cfg)
+    labeled = read_json(run / "train.json")["labeled"]
+    train_size = len(split_ids("train"))
+    result = {
+        "method": args.method,
+        "round": args.round,
+        "round_index": round_index(params, args.round),
+        "labeled": labeled,
+        "percent_labeled": 100 * labeled / train_size,
+        "miou": scores["miou"],
+        "pixel_accuracy": scores["pixel_accuracy"],
+        "per_class_iou": dict(zip(info["class_names"], scores["per_class_iou"])),
+    }
+    write_json(METRICS / "eval" / args.method / f"{args.round}.json", result)
+    print(f"evaluate: {args.method} {args.round}: {labeled} labeled ({result['percent_labeled']:.1f} %), "
+          f"test mIoU {scores['miou']:.4f}, pixel accuracy {scores['pixel_accuracy']:.4f}")
+
+
+if __name__ == "__main__":
+    main()

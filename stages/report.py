@@ -1,0 +1,61 @@
+"""report: the active-learning curves from every evaluate stage (no torch).
+
+metrics/curves.csv (one row per method and round), metrics/summary.json (DVC
+metrics), metrics/curves.png (the paper's figure) and the CSV as a DVC plot
+drawn by the custom template in .dvc/plots/curves.json.
+"""
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import METRICS, atomic_path, fail, load_params, read_json, write_json  # noqa: E402
+
+
+def main() -> None:
+    params = load_params()
+    from deal.plots import plot_curves
+
+    rows = []
+    for method in params["methods"]:
+        for r in params["rounds"]:
+            path = METRICS / "eval" / method / f"{r['id']}.json"
+            if not path.is_file():
+                fail(f"{path}: missing; run `dvc repro` (or `dvc pull`) so every evaluate stage has run")
+            rows.append(read_json(path))
+    classes = list(rows[0]["per_class_iou"])
+    columns = ["method", "round", "labeled", "percent_labeled", "miou", "pixel_accuracy"] + [f"iou_{c}" for c in classes]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        per_class = [row["per_class_iou"][c] for c in classes]
+        writer.writerow([row["method"], row["round"], row["labeled"], f"{row['percent_labeled']:.4g}",
+                         f"{row['miou']:.6f}", f"{row['pixel_accuracy']:.6f}"]
+                        + ["" if v is None else f"{v:.6f}" for v in per_class])
+    with atomic_path(METRICS / "curves.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
+
+    summary = {}
+    for method in params["methods"]:
+        mine = [r for r in rows if r["method"] == method]
+        summary[method] = {
+            "first_miou": mine[0]["miou"],
+            "last_miou": mine[-1]["miou"],
+            "gain": mine[-1]["miou"] - mine[0]["miou"],
+            "mean_miou": sum(r["miou"] for r in mine) / len(mine),
+            "last_labeled": mine[-1]["labeled"],
+        }
+    write_json(METRICS / "summary.json", summary)
+
+    with atomic_path(METRICS / "curves.png") as tmp:
+        plot_curves(rows, tmp, title=f"{params['dataset']['kind']}: mIoU vs labeled data")
+    for method, s in summary.items():
+        print(f"report: {method:>16}: mIoU {100 * s['first_miou']:.2f} -> {100 * s['last_miou']:.2f} "
+              f"({s['last_labeled']} labeled), mean {100 * s['mean_miou']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""select: the next round's labeled pool, the top `budget.batch` of the scores.
+
+No torch: selection is a sort. The oracle's labels are the dataset's own.
+"""
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import POOLS, RUNS, fail, load_params, read_pool, schedule, split_ids, write_json  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--round", required=True, help="the round whose model scored")
+    parser.add_argument("--next", required=True, help="the round whose pool is written")
+    args = parser.parse_args()
+    params = load_params()
+    from deal.acquisition.select import top_b
+
+    counts = schedule(params, len(split_ids("train")))
+    ids = [r["id"] for r in params["rounds"]]
+    batch = counts[ids.index(args.next)] - counts[ids.index(args.round)]
+    pool = read_pool(POOLS / args.round / f"{args.method}.json")
+    scores_path = RUNS / args.method / args.round / "scores.csv"
+    with open(scores_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if len(rows) < batch:
+        fail(f"{scores_path}: {len(rows)} images scored but budget.batch is {batch}; raise method_cfg.{args.method}.rho or lower the batch")
+    chosen = top_b([r["id"] for r in rows], [float(r["score"]) for r in rows], batch)
+    new_pool = pool.add(chosen)
+    write_json(POOLS / args.next / f"{args.method}.json", {**new_pool.to_dict(), "added": chosen})
+    print(f"select: {args.method} {args.round} -> {args.next}: +{len(chosen)} images, {len(new_pool.labeled)} labeled")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Helpers of the end-to-end tests: a temporary copy of the repo that runs the real `dvc`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# tests that commit set their own identity: CI has none
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "deal-tests", "GIT_AUTHOR_EMAIL": "tests@deal.local",
+    "GIT_COMMITTER_NAME": "deal-tests", "GIT_COMMITTER_EMAIL": "tests@deal.local",
+}
+OUTPUTS = ("data", "runs", "metrics", "dvc.lock", ".venv")
+
+
+def env() -> dict:
+    return {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+
+
+def run(cmd: list[str] | str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, shell=isinstance(cmd, str))
+    if check and done.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done
+
+
+def copy_repo(dest: Path) -> Path:
+    """The repo's files as a fresh clone would have them, in a new git repo, no outputs."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    for name in listed:
+        if name.split("/")[0] in OUTPUTS or not (REPO / name).is_file():
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    run(["git", "init", "-q"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-qm", "copy"], dest)
+    return dest
+
+
+def edit_params(root: Path, change) -> None:
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    change(params)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def repro(root: Path, *args: str) -> list[str]:
+    """Run `dvc repro` beside a stage host; return the stages that ran."""
+    done = run([str(BIN / "python"), "stages/host.py", str(BIN / "dvc"), "repro", *args], root)
+    return re.findall(r"Running stage '([^']+)'", done.stdout)
+
+
+def tiny_params(params: dict, methods=("random", "entropy", "deal_de"), rounds: int = 3) -> None:
+    """A config that runs the whole pipeline in about a minute on 2 cores."""
+    params["dataset"].update(size=[32, 32], synthetic={"height": 32, "width": 32, "train": 40, "val": 8, "test": 16})
+    params["budget"] = {"initial": 8, "batch": 4}
+    params["methods"] = list(methods)
+    params["baselines"] = [m for m in methods if not m.startswith("deal_")]
+    params["deal_methods"] = [m for m in methods if m.startswith("deal_")]
+    params["rounds"] = [{"id": f"r{i}"} for i in range(rounds)]
+    params["steps"] = [{"cur": f"r{i}", "next": f"r{i + 1}"} for i in range(rounds - 1)]
+    params["model"].update(width_mult=0.35, head_channels=32)
+    params["train"].update(iterations=6, batch_size=4, val_every=2, crop=[32, 32])
+    params["deal"].update(grid=[8, 8], iterations=4)

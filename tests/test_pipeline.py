@@ -1,0 +1,127 @@
+"""End-to-end: the real `dvc repro` on a tiny config in a temporary copy of the repo."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline_utils import BIN, REPO, copy_repo, edit_params, repro, run, tiny_params
+
+CAMVID = REPO.parent / "shared" / "data" / "CamVid"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = copy_repo(tmp_path_factory.mktemp("deal"))
+    edit_params(root, tiny_params)
+    ran = repro(root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "tiny run"], root)
+    return root, ran
+
+
+def _pool(root: Path, round_id: str, method: str) -> dict:
+    path = root / "data" / "pools" / round_id / f"{method}.json"
+    return json.loads(path.read_text())
+
+
+def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
+    root, ran = project
+    assert "prepare" in ran and "report" in ran
+    rows = list(csv.DictReader((root / "metrics" / "curves.csv").open()))
+    assert {(r["method"], r["round"]) for r in rows} == {
+        (m, f"r{i}") for m in ("random", "entropy", "deal_de") for i in range(3)
+    }
+    assert (root / "metrics" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((root / "metrics" / "summary.json").read_text())
+    assert set(summary) == {"random", "entropy", "deal_de"}
+    initial = json.loads((root / "data" / "pools" / "initial.json").read_text())
+    for method in ("random", "entropy", "deal_de"):
+        previous = set(initial["labeled"])
+        assert len(previous) == 8
+        for i in (1, 2):
+            pool = _pool(root, f"r{i}", method)
+            labeled = pool["labeled"]
+            assert len(labeled) == len(set(labeled)) == 8 + 4 * i
+            assert previous < set(labeled), "a round lost an id"
+            assert set(labeled) - previous == set(pool["added"]) and len(pool["added"]) == 4
+            assert set(labeled) <= set(pool["split"])
+            previous = set(labeled)
+    # round 0 is the same model for every method
+    first = {(root / "runs" / m / "r0" / "model.pt").read_bytes() for m in ("random", "entropy", "deal_de")}
+    assert len(first) == 1
+
+
+def test_same_seed_gives_the_same_selections(project, tmp_path):
+    root, _ = project
+    # Rerun the shared model and DE's first scoring and selection from scratch:
+    # identical outputs leave dvc.lock as it was.
+    repro(root, "--force", "--single-item", "train_initial", "score_deal@deal_de-s0", "select@deal_de-s0",
+          "score@entropy-s0", "select@entropy-s0")
+    assert run(["git", "status", "--porcelain", "dvc.lock"], root).stdout == ""
+
+
+def test_appending_a_round_runs_only_that_round(project):
+    root, _ = project
+
+    def append(params):
+        params["rounds"].append({"id": "r3"})
+        params["steps"].append({"cur": "r2", "next": "r3"})
+
+    edit_params(root, append)
+    ran = set(repro(root))
+    expected = {"report"} | {f"{stage}@{m}-s2" for stage in ("select",) for m in ("random", "entropy", "deal_de")}
+    expected |= {f"{stage}@{m}-r3" for stage in ("train", "evaluate") for m in ("random", "entropy", "deal_de")}
+    expected |= {"score@random-s2", "score@entropy-s2", "errors@deal_de-s2", "difficulty@deal_de-s2",
+                 "score_deal@deal_de-s2"}
+    assert ran == expected
+    run(["git", "checkout", "params.yaml", "dvc.lock"], root)
+    repro(root)  # back to the committed state (all cached)
+
+
+def test_a_param_only_one_method_reads_reruns_only_that_method(project):
+    root, _ = project
+    edit_params(root, lambda p: p["method_cfg"]["deal_de"].update(k=4))
+    ran = repro(root)
+    assert "score_deal@deal_de-s0" in ran
+    assert all("deal_de" in stage or stage == "report" for stage in ran), ran
+    run(["git", "checkout", "params.yaml", "dvc.lock"], root)
+    repro(root)
+
+
+def test_push_then_a_fresh_clone_pulls_and_has_nothing_to_run(project, tmp_path):
+    root, _ = project
+    remote = tmp_path / "remote"
+    run([str(BIN / "dvc"), "remote", "add", "-d", "shared", str(remote)], root)
+    run([str(BIN / "dvc"), "push"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "remote"], root)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(root), str(clone)], tmp_path)
+    run([str(BIN / "dvc"), "pull"], clone)
+    assert "up to date" in run([str(BIN / "dvc"), "status"], clone).stdout.lower()
+    assert repro(clone) == []
+    assert (clone / "metrics" / "curves.csv").read_text() == (root / "metrics" / "curves.csv").read_text()
+
+
+@pytest.mark.skipif(not CAMVID.is_dir(), reason="../shared/data/CamVid is not present")
+def test_tiny_camvid_run(tmp_path):
+    root = copy_repo(tmp_path / "camvid")
+
+    def camvid(params):
+        tiny_params(params, methods=("random", "deal_ds"), rounds=2)
+        params["dataset"].update(kind="camvid", path=str(CAMVID), test_split="val", size=[32, 48])
+        params["train"]["crop"] = [32, 48]
+
+    edit_params(root, camvid)
+    ran = repro(root)
+    assert "prepare" in ran
+    rows = list(csv.DictReader((root / "metrics" / "curves.csv").open()))
+    assert len(rows) == 4
+    assert all(0.0 <= float(r["miou"]) <= 1.0 for r in rows)
+    ids = json.loads((root / "data" / "prepared" / "ids.json").read_text())
+    assert len(ids["train"]) == 367 and len(ids["test"]) == 101
