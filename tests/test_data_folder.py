@@ -76,6 +76,9 @@ def test_split_subfolders(tmp_path):
     assert ds.ids("train") == ["images/train/x.png", "images/train/y.png"]
     assert ds.paths("images/val/z.png")[1] == tmp_path / "masks/val/z.png"
     assert validate(ds, ["train", "val"]) == []
+    write_folder(tmp_path, ["stray"])
+    problems = validate(FolderDataset(tmp_path), ["train"])
+    assert len(problems) == 1 and str(tmp_path / "images/stray.png") in problems[0] and "outside the split subfolders" in problems[0]
 
 
 def test_jpeg_images_and_palette_masks(tmp_path):

@@ -84,6 +84,16 @@ def test_truncated_image_and_mask(camvid):
     one_line(problems, str(img), "unreadable or truncated image")
 
 
+def test_truncated_jpeg(tmp_path):
+    root = write_folder(tmp_path, ["a", "b"], image_ext=".jpg")
+    img = root / "images/b.jpg"
+    img.write_bytes(img.read_bytes()[:-300])
+    for deep in (True, False):
+        problems = check(FolderDataset(root), ["train"], root, decode_images=deep)
+        one_line(problems, str(img), "unreadable or truncated image")
+        assert len(problems) == 1
+
+
 def test_garbage_file(camvid):
     img = camvid / "train/0001TP_000000.png"
     img.write_bytes(b"this is not a png at all")

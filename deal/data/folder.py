@@ -102,7 +102,7 @@ class FolderDataset(SegmentationDataset):
         if self.mask_format not in ("index", "color"):
             raise DatasetError(f"{yaml_path}: mask_format must be 'index' or 'color', got {self.mask_format!r}")
         self.split_seed = int(self.config.get("split_seed", 0))
-        self._problems: list[tuple[str, str]] = []  # (split or "", line)
+        self._problems: list[tuple[str | None, str]] = []  # (split, or None for all; line)
         self._splits = self._build_splits(yaml_path)
 
     # -- config --------------------------------------------------------------------
@@ -133,6 +133,11 @@ class FolderDataset(SegmentationDataset):
                 spec = {
                     d: sorted(s for s in images if s.startswith(d + "/")) for d in subdirs
                 }
+                for stem in sorted(s for s in images if "/" not in s):
+                    self._problems.append((None, (
+                        f"{images[stem][0]}: outside the split subfolders ({', '.join(subdirs)}); "
+                        f"move it into one, or list the splits in {YAML_NAME}"
+                    )))
             else:
                 spec = {"train": sorted(images)}
         if not isinstance(spec, dict) or not spec:
@@ -231,7 +236,7 @@ class FolderDataset(SegmentationDataset):
         return self.root / sample_id, self.root / "masks" / (stem + MASK_EXT)
 
     def index_problems(self, splits: Sequence[str]) -> list[str]:
-        problems = [line for split, line in self._problems if split in splits]
+        problems = [line for split, line in self._problems if split is None or split in splits]
         masks_dir = self.root / "masks"
         if not masks_dir.is_dir():
             problems.append(f"{masks_dir}: missing mask folder")

@@ -18,12 +18,21 @@ __all__ = ["DatasetError", "validate", "ensure_valid"]
 
 
 def _verify_image(path) -> None:
-    """Cheap structural check (chunk CRCs for PNG) without decoding pixels."""
+    """Cheap structural check without decoding pixels: PNG chunk CRCs through
+    to IEND (PIL's verify), and for JPEG the end-of-image marker, which a
+    truncated file lacks (PIL's verify does not look for it)."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
+            fmt = im.format
             im.verify()
+        if fmt == "JPEG":
+            with open(path, "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - 64))
+                if b"\xff\xd9" not in f.read():
+                    raise ValueError("no JPEG end-of-image marker")
     except Exception as e:
         msg = str(e).strip() or type(e).__name__
         raise DatasetError(f"{path}: unreadable or truncated image ({msg[:120]})") from None
