@@ -103,10 +103,16 @@ def write_npy(path: str | Path, array: np.ndarray) -> None:
 
 
 def save_state(path: str | Path, state: dict) -> None:
+    """torch.save through memory: saved to a file, the archive's folder is
+    named after the (random) temporary file, so equal weights would hash apart."""
+    import io
+
     import torch
 
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_state(path: str | Path) -> dict:

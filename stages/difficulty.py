@@ -41,7 +41,7 @@ def main() -> None:
     info = dataset_info()
     run = RUNS / args.method / args.round
     state = load_state(run / "model.pt")
-    model = build_model(model_config(params, with_difficulty=True))
+    model = build_model(model_config(params, with_difficulty=True), seed=params["seed"])
     pool = read_pool(POOLS / args.round / f"{args.method}.json")
     images, masks = load_split("train", pool.labeled)
     mode = params["deal"]["mode"]

@@ -63,7 +63,7 @@ def main() -> None:
     train_set = InMemorySegmentation(images, masks, transform=augment)
     val_set = InMemorySegmentation(*load_split("val")) if split_ids("val") else None
     cfg = train_config(params, mode, len(train_set), seed_offset=0)
-    model = build_model(model_config(params, with_difficulty=mode == "joint"))
+    model = build_model(model_config(params, with_difficulty=mode == "joint"), seed=params["seed"])
 
     stage = "initial" if args.initial else f"{args.method}-{args.round}"
     resume_path = RESUME / f"{stage}.pt"

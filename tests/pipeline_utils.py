@@ -73,3 +73,10 @@ def tiny_params(params: dict, methods=("random", "entropy", "deal_de"), rounds: 
     params["model"].update(width_mult=0.35, head_channels=32)
     params["train"].update(iterations=6, batch_size=4, val_every=2, crop=[32, 32])
     params["deal"].update(grid=[8, 8], iterations=4)
+
+
+def restore(root: Path) -> None:
+    """Back to the committed params and outputs: drop what later stages left behind."""
+    run(["git", "checkout", "--", "."], root)
+    run(["git", "clean", "-fdxq", "--", "data", "runs", "metrics"], root)
+    run([str(BIN / "dvc"), "checkout", "-q"], root)

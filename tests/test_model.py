@@ -56,3 +56,14 @@ def test_imagenet_weights_missing_or_mismatched_file_is_a_clear_error(tmp_path):
     torch.save({"layer.weight": torch.zeros(1)}, other)
     with pytest.raises(ValueError, match="not a torchvision mobilenet_v2"):
         load_imagenet_encoder(DeepLabV3Plus(num_classes=4), other)
+
+
+def test_build_model_with_a_seed_is_reproducible_and_leaves_the_global_rng_alone():
+    cfg = ModelConfig(num_classes=3, width_mult=0.35, head_channels=16, grid=(4, 4))
+    before = torch.get_rng_state()
+    a, b = build_model(cfg, seed=7), build_model(cfg, seed=7)
+    assert torch.equal(torch.get_rng_state(), before)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+    c = build_model(cfg, seed=8)
+    assert not torch.equal(a.segmenter.classifier.weight, c.segmenter.classifier.weight)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_utils import BIN, REPO, copy_repo, edit_params, repro, run, tiny_params
+from pipeline_utils import BIN, REPO, copy_repo, edit_params, repro, restore, run, tiny_params
 
 CAMVID = REPO.parent / "shared" / "data" / "CamVid"
 
@@ -63,6 +63,7 @@ def test_same_seed_gives_the_same_selections(project, tmp_path):
     repro(root, "--force", "--single-item", "train_initial", "score_deal@deal_de-s0", "select@deal_de-s0",
           "score@entropy-s0", "select@entropy-s0")
     assert run(["git", "status", "--porcelain", "dvc.lock"], root).stdout == ""
+    assert repro(root) == []
 
 
 def test_appending_a_round_runs_only_that_round(project):
@@ -79,8 +80,7 @@ def test_appending_a_round_runs_only_that_round(project):
     expected |= {"score@random-s2", "score@entropy-s2", "errors@deal_de-s2", "difficulty@deal_de-s2",
                  "score_deal@deal_de-s2"}
     assert ran == expected
-    run(["git", "checkout", "params.yaml", "dvc.lock"], root)
-    repro(root)  # back to the committed state (all cached)
+    restore(root)
 
 
 def test_a_param_only_one_method_reads_reruns_only_that_method(project):
@@ -89,8 +89,7 @@ def test_a_param_only_one_method_reads_reruns_only_that_method(project):
     ran = repro(root)
     assert "score_deal@deal_de-s0" in ran
     assert all("deal_de" in stage or stage == "report" for stage in ran), ran
-    run(["git", "checkout", "params.yaml", "dvc.lock"], root)
-    repro(root)
+    restore(root)
 
 
 def test_push_then_a_fresh_clone_pulls_and_has_nothing_to_run(project, tmp_path):
@@ -103,6 +102,7 @@ def test_push_then_a_fresh_clone_pulls_and_has_nothing_to_run(project, tmp_path)
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(root), str(clone)], tmp_path)
     run([str(BIN / "dvc"), "pull"], clone)
+    assert repro(root) == []
     assert "up to date" in run([str(BIN / "dvc"), "status"], clone).stdout.lower()
     assert repro(clone) == []
     assert (clone / "metrics" / "curves.csv").read_text() == (root / "metrics" / "curves.csv").read_text()

@@ -61,9 +61,14 @@ class ModelConfig:
     pretrained: str | None = None  # a local torchvision mobilenet_v2 state dict
 
 
-def build_model(cfg: ModelConfig) -> DEALNet:
-    segmenter = DeepLabV3Plus(cfg.num_classes, width_mult=cfg.width_mult, head_channels=cfg.head_channels)
+def build_model(cfg: ModelConfig, seed: int | None = None) -> DEALNet:
+    """The network of `cfg`; `seed` makes its initial weights reproducible
+    (torch's own seed differs per process) without touching the global RNG."""
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        segmenter = DeepLabV3Plus(cfg.num_classes, width_mult=cfg.width_mult, head_channels=cfg.head_channels)
+        head = DifficultyHead(cfg.num_classes, grid=cfg.grid, detach=cfg.detach) if cfg.difficulty else None
     if cfg.pretrained:
         load_imagenet_encoder(segmenter, cfg.pretrained)
-    head = DifficultyHead(cfg.num_classes, grid=cfg.grid, detach=cfg.detach) if cfg.difficulty else None
     return DEALNet(segmenter, head)
