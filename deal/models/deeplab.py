@@ -23,6 +23,10 @@ from torchvision.models.segmentation.deeplabv3 import ASPP
 LOW_LEVEL_END = 4
 HIGH_LEVEL_END = 18
 FIRST_STRIDE32_BLOCK = 14
+# The last block of each encoder stage, counted in mobilenet_v2.features: stride 4
+# (24 channels at width 1), stride 8 (32), stride 16 (96) and the encoder output
+# (320). The multi-level features that learning loss reads, as ResNet's 4 stages.
+LEVEL_ENDS = (3, 6, 13, 17)
 
 
 class SegmentationOutput(NamedTuple):
@@ -107,6 +111,34 @@ class DeepLabV3Plus(nn.Module):
         low_logits = self.classifier(features)
         logits = F.interpolate(low_logits, size=size, mode="bilinear", align_corners=False)
         return SegmentationOutput(logits, low_logits, features)
+
+
+    def level_channels(self) -> list[int]:
+        """Channels of the `LEVEL_ENDS` features that `forward_with_levels` returns."""
+        encoder = list(self.low_level) + list(self.high_level)
+        return [encoder[i].out_channels for i in LEVEL_ENDS]
+
+    def forward_with_levels(self, x: torch.Tensor) -> tuple[SegmentationOutput, list[torch.Tensor]]:
+        """`forward(x)` plus the encoder features at the end of each stage (`LEVEL_ENDS`).
+
+        The same computation as `forward` (the output is identical); learning
+        loss feeds the levels to its loss prediction module.
+        """
+        size = x.shape[-2:]
+        levels = []
+        low = self.low_level(x)
+        levels.append(low)
+        high = low
+        for index, block in enumerate(self.high_level, start=LOW_LEVEL_END):
+            high = block(high)
+            if index in LEVEL_ENDS:
+                levels.append(high)
+        high = self.aspp(high)
+        high = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        features = self.decoder(torch.cat([high, self.low_project(low)], dim=1))
+        low_logits = self.classifier(features)
+        logits = F.interpolate(low_logits, size=size, mode="bilinear", align_corners=False)
+        return SegmentationOutput(logits, low_logits, features), levels
 
 
 def load_imagenet_encoder(model: DeepLabV3Plus, path: str | Path) -> None:

@@ -1,0 +1,66 @@
+"""Run an acquisition strategy over a pool: device, precision, batches.
+
+What the score stage needs beyond a single batch, for every kind of method
+(see `deal.acquisition.KINDS`): the same device, autocast dtype and memory
+format as `deal.training.predict`, under `inference_mode`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+
+def _setup(model: nn.Module, cfg):
+    from deal.training import memory_format, resolve_device, resolve_precision
+
+    device = resolve_device(cfg.device)
+    dtype = resolve_precision(cfg.precision, device)
+    fmt = memory_format(dtype)
+    model.to(device, memory_format=fmt).eval()
+    return device, dtype, fmt
+
+
+def _images(dataset: Dataset, cfg, batch_size: int | None, device, fmt):
+    from deal.training import batches
+
+    for batch in batches(dataset, cfg, batch_size):
+        images = batch[0] if isinstance(batch, (list, tuple)) else batch
+        yield images.to(device, non_blocking=True).contiguous(memory_format=fmt)
+
+
+def score_pool(strategy, model: nn.Module, dataset: Dataset, cfg, batch_size: int | None = None) -> torch.Tensor:
+    """One score per sample of `dataset` ((image, mask) pairs), float32 on the CPU.
+
+    `strategy`: a `Heuristic` (called on the model's output) or a scorer with
+    `score_batch(model, images)` (QBC, learning loss). `cfg` is a
+    `TrainConfig` (device, precision, batch size, workers).
+    """
+    from deal.training import autocast
+
+    device, dtype, fmt = _setup(model, cfg)
+    scores = []
+    with torch.inference_mode():
+        for images in _images(dataset, cfg, batch_size, device, fmt):
+            with autocast(device, dtype):
+                if hasattr(strategy, "score_batch"):
+                    scores.append(strategy.score_batch(model, images))
+                else:
+                    scores.append(strategy(model(images)))
+    return torch.cat(scores).float().cpu() if scores else torch.zeros(0)
+
+
+def pool_features(model: nn.Module, dataset: Dataset, cfg, batch_size: int | None = None) -> torch.Tensor:
+    """Core-set's points: pooled decoder features of each sample (N x D float32, on the device)."""
+    from deal.acquisition.coreset import pooled_features
+    from deal.training import autocast
+
+    device, dtype, fmt = _setup(model, cfg)
+    feats = []
+    with torch.inference_mode():
+        for images in _images(dataset, cfg, batch_size, device, fmt):
+            with autocast(device, dtype):
+                feats.append(pooled_features(model(images)))
+    width = getattr(getattr(model, "segmenter", model), "classifier").in_channels
+    return torch.cat(feats) if feats else torch.zeros(0, width, device=device)
