@@ -22,6 +22,11 @@ Two ways to run the passes, equal up to float rounding:
   passes stacked along the batch axis.
 - `strategy="repeat"`: any model with `nn.Dropout` layers; the batch is
   repeated and the whole network runs on the stacked passes.
+The split saves less than one might hope: at 64x64 the per-pass part (the
+decoder at stride 4, upsampling to the input size, argmax) outweighs the
+encoder; measured with bench/score.py, split takes about 0.9-1.1x the time
+of T bare forwards, repeat 1.15-1.3x. `resolution="low"` (votes on the
+1/4-resolution logits) cuts the per-pass cost further, as an option.
 
 Dropout masks come from generators seeded by `seed` (one per dropout layer,
 drawn pass after pass), not from torch's global RNG: the same seed gives the
@@ -116,7 +121,12 @@ def _repeat(x: torch.Tensor, passes: int) -> torch.Tensor:
 
 
 def _dropouts(module: nn.Module) -> list[nn.Dropout]:
-    return [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    """The model's element-wise dropout layers, in module order (their mask generators' index)."""
+    others = [type(m).__name__ for m in module.modules()
+              if isinstance(m, nn.modules.dropout._DropoutNd) and type(m) is not nn.Dropout]
+    if others:
+        raise TypeError(f"QBC's masks are element-wise (nn.Dropout); the model also has {others[0]}")
+    return [m for m in module.modules() if type(m) is nn.Dropout]
 
 
 class QBC:
@@ -192,18 +202,21 @@ class QBC:
                 f"strategy 'split' needs a DeepLabV3Plus or DEALNet, got {type(model).__name__}; use strategy='repeat'"
             )
         layer_of = {m: i for i, m in enumerate(_dropouts(model))}
+        if not set(layer_of) <= set(aspp.project) | set(seg.decoder):
+            raise TypeError("strategy 'split' expects dropout only in ASPP's projection and the decoder; use 'repeat'")
         project = list(aspp.project)
-        first = next((i for i, m in enumerate(project) if isinstance(m, nn.Dropout)), len(project))
+        first = next((i for i, m in enumerate(project) if type(m) is nn.Dropout), len(project))
         # Deterministic, once: encoder, ASPP up to its dropout, low-level projection.
         low = seg.low_level(images)
-        pooled = torch.cat([conv(seg.high_level(low)) for conv in aspp.convs], dim=1)
+        high = seg.high_level(low)
+        pooled = torch.cat([conv(high) for conv in aspp.convs], dim=1)
         for module in project[:first]:
             pooled = module(pooled)
         low = seg.low_project(low)
 
         def run(modules, h, passes):
             for module in modules:
-                if isinstance(module, nn.Dropout):
+                if type(module) is nn.Dropout:
                     h = self._dropped(h, layer_of[module], module.p, passes)
                 else:
                     h = module(h)
