@@ -392,3 +392,5 @@ def test_runner_matches_direct_scoring_and_pools_features():
     feats = pool_features(model, data, cfg, batch_size=2)
     torch.testing.assert_close(feats, pooled_features(out), atol=1e-5, rtol=1e-4)
     assert feats.shape == (5, 16)
+    qbc = score_pool(QBC(passes=3, seed=1, score="bald"), model, data, cfg, batch_size=2)
+    assert qbc.shape == (5,) and torch.isfinite(qbc).all() and (qbc > 0).all()
