@@ -9,7 +9,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import POOLS, RUNS, fail, load_params, read_pool, schedule, split_ids, write_json  # noqa: E402
+from common import POOLS, PREPARED, RUNS, atomic_path, fail, load_params, read_pool, schedule, split_ids, write_json  # noqa: E402
+
+
+def draw_gallery(args, chosen: list[str], scores: dict) -> None:
+    """The images this round selected, best first (numpy and matplotlib only)."""
+    import numpy as np
+    from deal.figures import selection_gallery
+
+    position = {sid: i for i, sid in enumerate(split_ids("train"))}
+    images = np.load(PREPARED / "train_images.npy", mmap_mode="r")[[position[i] for i in chosen]]
+    scored = None if args.method == "random" else [scores[i] for i in chosen]
+    with atomic_path(Path("figures") / args.method / args.round / "selection.png") as tmp:
+        selection_gallery(np.asarray(images), scored, chosen, tmp, title=f"{args.method}: selected after {args.round}")
 
 
 def main() -> None:
@@ -33,6 +45,7 @@ def main() -> None:
     chosen = top_b([r["id"] for r in rows], [float(r["score"]) for r in rows], batch)
     new_pool = pool.add(chosen)
     write_json(POOLS / args.next / f"{args.method}.json", {**new_pool.to_dict(), "added": chosen})
+    draw_gallery(args, chosen, {r["id"]: float(r["score"]) for r in rows})
     print(f"select: {args.method} {args.round} -> {args.next}: +{len(chosen)} images, {len(new_pool.labeled)} labeled")
 
 

@@ -1,0 +1,129 @@
+"""analyze: what the difficulty branch sees, per DEAL method and round, on the test split.
+
+- metrics/analysis/<m>/<r>.json (DVC metrics): Spearman between each class's
+  mean difficulty and 1 - IoU, the AUROC of difficulty as a predictor of the
+  error mask over test pixels, the hardest classes;
+- metrics/analysis/<m>/<r>_classes.csv: mean difficulty and IoU per class;
+- figures/<m>/<r>/: maps.png (image | ground truth | difficulty | error for a
+  fixed, seeded set of test images), levels.png (one image split into DE's k
+  levels), scatter.png (one point per class), selected.png (the images this
+  round selected, with their difficulty maps:
+  selected_difficulty.png; select draws selection.png for every method).
+"""
+
+import argparse
+import csv
+import io
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)
+
+from common import (  # noqa: E402
+    METRICS, POOLS, RUNS, atomic_path, dataset_info, load_params, load_split, load_state, model_config,
+    read_json, set_threads, split_ids, train_config, write_json,
+)
+
+EXAMPLES = 6  # test images in the map figure
+
+
+def _finite(value):
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--round", required=True)
+    parser.add_argument("--next", required=True, help="the round whose pool this round's scores selected")
+    args = parser.parse_args()
+    params = load_params()
+    import numpy as np
+    import torch
+    from deal.analysis import DifficultyAnalysis, error_codes, example_indices
+    from deal.data.base import DatasetInfo
+    from deal.data.memory import InMemorySegmentation
+    from deal.figures import class_scatter, difficulty_levels_figure, difficulty_map_figure, selection_gallery
+    from deal.metrics import ConfusionMatrix
+    from deal.models import build_model
+    from deal.training import predict
+
+    set_threads(params)
+    info_dict = dataset_info()
+    info = DatasetInfo.from_dict(info_dict)
+    run = RUNS / args.method / args.round
+    model = build_model(model_config(params, with_difficulty=True))
+    model.load_state_dict(load_state(run / "difficulty.pt"))
+    cfg = train_config(params, "segmentation", 1, epochs=1)
+    method_cfg = params["method_cfg"][args.method]
+    k, span = method_cfg.get("k", 8), method_cfg.get("span", "image")
+
+    images, masks = load_split("test")
+    examples = example_indices(len(images), EXAMPLES, seed=params["seed"])
+    analysis = DifficultyAnalysis(info.num_classes, info.void_index)
+    confusion = ConfusionMatrix(info.num_classes, info.void_index)
+    example_maps, example_errors, start = {}, {}, 0
+    for out, target in predict(model, InMemorySegmentation(images, masks), cfg):
+        prediction = out.logits.argmax(dim=1)
+        difficulty = torch.sigmoid(out.difficulty_logits.float())[:, 0]
+        analysis.update(difficulty, target, prediction=prediction)
+        confusion.update(target, prediction)
+        for i in range(len(target)):
+            if start + i in examples:
+                example_maps[start + i] = difficulty[i].cpu().numpy()
+                example_errors[start + i] = error_codes(prediction[i], target[i], info.void_index)
+        start += len(target)
+    iou = confusion.compute()["per_class_iou"]
+    summary = analysis.summary(info.class_names, iou)
+
+    figures = Path("figures") / args.method / args.round
+    chosen = np.array(examples)
+    with atomic_path(figures / "maps.png") as tmp:
+        difficulty_map_figure(images[chosen].numpy(), masks[chosen].numpy(), np.stack([example_maps[i] for i in examples]),
+                              np.stack([example_errors[i] for i in examples]), info, tmp,
+                              title=f"{args.method} {args.round}", ids=[split_ids("test")[i] for i in examples])
+    with atomic_path(figures / "levels.png") as tmp:
+        difficulty_levels_figure(images[examples[0]].numpy(), example_maps[examples[0]], k, span, tmp,
+                                 title=f"{args.method} {args.round}: {k} difficulty levels ({span} span)")
+    with atomic_path(figures / "scatter.png") as tmp:
+        class_scatter(summary["rows"], tmp, rho=summary["spearman"], title=f"{args.method} {args.round}")
+
+    # the images this round's scores selected, with their difficulty maps
+    added = read_json(POOLS / args.next / f"{args.method}.json")["added"]
+    scores = {}
+    with open(run / "scores.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            scores[row["id"]] = float(row["score"])
+    sel_images, sel_masks = load_split("train", added)
+    sel_maps = [torch.sigmoid(out.difficulty_logits.float())[:, 0].cpu().numpy()
+                for out, _ in predict(model, InMemorySegmentation(sel_images, sel_masks), cfg)]
+    with atomic_path(figures / "selected_difficulty.png") as tmp:
+        selection_gallery(sel_images.numpy(), [scores[i] for i in added], added, tmp,
+                          difficulty=np.concatenate(sel_maps), title=f"{args.method}: selected after {args.round}")
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["class", "mean_difficulty", "iou", "one_minus_iou", "pixels"])
+    for row in summary["rows"]:
+        writer.writerow([row["class"]] + ["" if _finite(row[c]) is None else f"{row[c]:.6f}"
+                                          for c in ("mean_difficulty", "iou", "one_minus_iou")] + [row.get("pixels", "")])
+    with atomic_path(METRICS / "analysis" / args.method / f"{args.round}_classes.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
+    write_json(METRICS / "analysis" / args.method / f"{args.round}.json", {
+        "spearman_difficulty_vs_1_minus_iou": _finite(summary["spearman"]),
+        "auroc_difficulty_vs_error": _finite(summary["auroc"]),
+        "mean_difficulty_error": _finite(summary["mean_difficulty_error"]),
+        "mean_difficulty_right": _finite(summary["mean_difficulty_right"]),
+        "error_share": summary["error_share"],
+        "hardest": summary["hardest"],
+    })
+    print(f"analyze: {args.method} {args.round}: Spearman(difficulty, 1 - IoU) {summary['spearman']:.3f}, "
+          f"AUROC(difficulty -> error) {summary['auroc']:.3f}, hardest: {', '.join(summary['hardest'])}")
+
+
+if __name__ == "__main__":
+    main()
