@@ -1,7 +1,9 @@
 """score: one acquisition score per image of the (sub-sampled) unlabeled pool.
 
 Each round only a seeded fraction `rho` of the unlabeled pool is scored
-(method_cfg.<method>.rho; published 0.5). Random needs no model and no torch.
+(method_cfg.<method>.rho; published 0.5). Random needs no model and no torch;
+VAAL trains its own VAE and discriminator here; core-set's joint pick is
+written as scores (b - pick position) so that select takes it in order.
 Writes runs/<method>/<round>/scores.csv (id, score), highest first.
 """
 
@@ -16,28 +18,54 @@ delegate(__file__)
 
 from common import (  # noqa: E402
     POOLS, RUNS, atomic_path, load_params, load_split, load_state, model_config, read_pool, round_index,
-    set_threads, train_config,
+    schedule, set_threads, train_config,
 )
 
 
-def model_scores(params: dict, method: str, run: Path, candidates: list[str]) -> list[float]:
-    import torch
-    from deal.acquisition import get_heuristic
+def model_scores(params: dict, method: str, run: Path, pool, candidates: list[str], index: int) -> list[float]:
+    """Scores of the methods that read the round's network (all but random and VAAL)."""
+    from deal.acquisition import KINDS, get_strategy
+    from deal.acquisition.runner import pool_features, score_pool
     from deal.data.memory import InMemorySegmentation
     from deal.models import build_model
-    from deal.training import predict
 
-    set_threads(params)
     deal_method = method in params["deal_methods"]
     state = load_state(run / ("difficulty.pt" if deal_method else "model.pt"))
     model = build_model(model_config(params, with_difficulty=any(k.startswith("difficulty.") for k in state)))
     model.load_state_dict(state)
     options = {k: v for k, v in params["method_cfg"][method].items() if k != "rho"}
-    heuristic = get_heuristic(method, **options)
-    images, masks = load_split("train", candidates)
     cfg = train_config(params, "segmentation", len(candidates), epochs=1)
-    scores = [heuristic(out) for out, _ in predict(model, InMemorySegmentation(images, masks), cfg)]
-    return torch.cat(scores).float().cpu().tolist() if scores else []
+    candidate_set = InMemorySegmentation(*load_split("train", candidates))
+    if KINDS[method] == "batch":  # core-set: a joint pick, written as scores b - position
+        strategy = get_strategy(method, **options)
+        unlabeled = pool_features(model, candidate_set, cfg)
+        labeled = pool_features(model, InMemorySegmentation(*load_split("train", pool.labeled)), cfg)
+        return strategy.scores(unlabeled, labeled, batch_size(params, pool)).float().cpu().tolist()
+    if KINDS[method] == "model":  # QBC: MC-dropout passes, seeded per round
+        options.setdefault("seed", params["seed"] * 1000 + index)
+    return score_pool(get_strategy(method, **options), model, candidate_set, cfg).tolist()
+
+
+def vaal_scores(params: dict, method: str, pool, candidates: list[str], index: int) -> list[float]:
+    """VAAL: its VAE and discriminator, trained this round on labeled vs unlabeled images."""
+    from deal.acquisition import get_strategy
+
+    options = {k: v for k, v in params["method_cfg"][method].items() if k != "rho"}
+    options.setdefault("seed", params["seed"] * 1000 + index)
+    options.setdefault("precision", params["train"]["precision"])
+    options.setdefault("device", params["train"]["device"])
+    vaal = get_strategy(method, **options)
+    labeled, _ = load_split("train", pool.labeled)
+    unlabeled, _ = load_split("train", pool.unlabeled)
+    vae, disc, history = vaal.train(labeled, unlabeled)
+    print(f"score: vaal trained {len(history)} iterations on {len(labeled)} labeled / {len(unlabeled)} unlabeled images")
+    candidate_images, _ = load_split("train", candidates)
+    return vaal.scores(vae, disc, candidate_images).float().cpu().tolist()
+
+
+def batch_size(params: dict, pool) -> int:
+    counts = schedule(params, len(pool.split_ids))
+    return counts[1] - counts[0] if len(counts) > 1 else 0
 
 
 def main() -> None:
@@ -46,6 +74,7 @@ def main() -> None:
     parser.add_argument("--round", required=True)
     args = parser.parse_args()
     params = load_params()
+    from deal.acquisition import KINDS
     from deal.acquisition.select import random_scores
     from deal.data.pools import subsample
 
@@ -55,10 +84,13 @@ def main() -> None:
     rho = params["method_cfg"][args.method]["rho"]
     seed = params["seed"] * 1000 + index
     candidates = subsample(pool.unlabeled, rho, seed=seed)
-    if args.method == "random":
+    set_threads(params)
+    if KINDS[args.method] == "model_free":
         scores = random_scores(candidates, seed=seed)
+    elif KINDS[args.method] == "images":
+        scores = vaal_scores(params, args.method, pool, candidates, index)
     else:
-        scores = model_scores(params, args.method, run, candidates)
+        scores = model_scores(params, args.method, run, pool, candidates, index)
     ranked = sorted(zip(candidates, scores), key=lambda p: (-p[1], p[0]))
     with atomic_path(run / "scores.csv") as tmp:
         tmp.write_text("id,score\n" + "".join(f"{sid},{score:.9g}\n" for sid, score in ranked))

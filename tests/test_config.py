@@ -113,6 +113,6 @@ def test_a_stage_with_bad_params_exits_with_the_lines_and_writes_nothing(tmp_pat
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "error: params.yaml: methods: unknown method 'qbc_typo'; use any of random, entropy, margin, "
-        "least_confidence, deal_ds, deal_de"
+        "least_confidence, qbc, qbc_bald, coreset, vaal, deal_ds, deal_de"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

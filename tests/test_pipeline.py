@@ -125,3 +125,24 @@ def test_tiny_camvid_run(tmp_path):
     assert all(0.0 <= float(r["miou"]) <= 1.0 for r in rows)
     ids = json.loads((root / "data" / "prepared" / "ids.json").read_text())
     assert len(ids["train"]) == 367 and len(ids["test"]) == 101
+
+
+def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
+    root = copy_repo(tmp_path / "baselines")
+    methods = ("qbc", "qbc_bald", "coreset", "vaal", "margin", "least_confidence")
+
+    def baselines(params):
+        tiny_params(params, methods=methods, rounds=2)
+        params["method_cfg"]["vaal"].update(iterations=4, image_size=32)
+        params["method_cfg"]["qbc"]["passes"] = 3
+
+    edit_params(root, baselines)
+    repro(root)
+    rows = list(csv.DictReader((root / "metrics" / "curves.csv").open()))
+    assert {r["method"] for r in rows} == set(methods)
+    for method in methods:
+        pool = _pool(root, "r1", method)
+        assert len(pool["added"]) == 4 and len(set(pool["labeled"])) == 12
+    # core-set's scores are its pick order: the batch gets b..1, the rest 0
+    scores = [float(r["score"]) for r in csv.DictReader((root / "runs" / "coreset" / "r0" / "scores.csv").open())]
+    assert scores[:4] == [4.0, 3.0, 2.0, 1.0] and set(scores[4:]) == {0.0}
