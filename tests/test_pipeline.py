@@ -78,7 +78,7 @@ def test_appending_a_round_runs_only_that_round(project):
     expected = {"report"} | {f"{stage}@{m}-s2" for stage in ("select",) for m in ("random", "entropy", "deal_de")}
     expected |= {f"{stage}@{m}-r3" for stage in ("train", "evaluate") for m in ("random", "entropy", "deal_de")}
     expected |= {"score@random-s2", "score@entropy-s2", "errors@deal_de-s2", "difficulty@deal_de-s2",
-                 "score_deal@deal_de-s2"}
+                 "score_deal@deal_de-s2", "analyze@deal_de-s2"}
     assert ran == expected
     restore(root)
 
