@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test repro clean-venv
+.PHONY: venv test repro preset clean-venv
 
 venv: $(STAMP)
 
@@ -22,6 +22,10 @@ test: $(STAMP)
 # The stage host keeps torch imported across the ~90 stages (see stages/host.py).
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python stages/host.py dvc repro
+
+# make preset PRESET=camvid DATA=/data/CamVid   (presets/*.yaml over the default params)
+preset: $(STAMP)
+	$(BIN)/python stages/preset.py presets/$(PRESET).yaml $(if $(DATA),--data $(DATA))
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,66 @@
+"""Write params.yaml from a preset: the repository defaults with the preset's values over them.
+
+    python stages/preset.py presets/camvid.yaml --data /data/CamVid   # then: make repro
+
+A preset holds only what differs from params.yaml (nested keys); `--data`
+sets dataset.path. The result is validated before it is written, and
+params.yaml's old content is kept as params.yaml.bak; `git checkout
+params.yaml` restores the defaults.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from deal.config import ParamsError, check_params  # noqa: E402
+
+
+HEADER = "# written by stages/preset.py"
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("preset", type=Path)
+    parser.add_argument("--data", help="the dataset's root folder (dataset.path)")
+    parser.add_argument("--base", type=Path, default=Path("params.yaml"), help="the defaults to start from")
+    parser.add_argument("--out", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args()
+    for path in (args.preset, args.base):
+        if not path.is_file():
+            print(f"error: {path}: no such file; run from the repository root", file=sys.stderr)
+            return 1
+    if args.base.read_text().startswith(HEADER):
+        print(f"error: {args.base}: already written from a preset; restore the defaults first (git checkout {args.base})",
+              file=sys.stderr)
+        return 1
+    params = merge(yaml.safe_load(args.base.read_text()), yaml.safe_load(args.preset.read_text()) or {})
+    if args.data:
+        params["dataset"]["path"] = str(Path(args.data).resolve())
+    try:
+        check_params(params)
+    except ParamsError as exc:
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return 1
+    header = f"{HEADER} from {args.preset} over the defaults\n"
+    if args.out.exists():
+        args.out.with_name(args.out.name + ".bak").write_text(args.out.read_text())
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp.write_text(header + yaml.safe_dump(params, sort_keys=False, default_flow_style=None))
+    tmp.replace(args.out)
+    print(f"preset: {args.preset} -> {args.out}" + (f" (data {params['dataset']['path']})" if args.data else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

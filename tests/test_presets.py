@@ -1,0 +1,42 @@
+"""Every preset merges over the defaults into params the pipeline accepts."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = sorted((REPO / "presets").glob("*.yaml"))
+
+
+def test_there_are_presets_for_both_datasets():
+    assert {p.stem for p in PRESETS} >= {"camvid", "camvid-cpu", "cityscapes"}
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+def test_preset_writes_valid_params(preset, tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    data = tmp_path / "data"
+    data.mkdir()
+    done = subprocess.run([sys.executable, str(REPO / "stages" / "preset.py"), str(preset), "--data", str(data)],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    assert params["dataset"]["path"] == str(data)
+    assert params["dataset"]["kind"] == yaml.safe_load(preset.read_text())["dataset"]["kind"]
+    assert (tmp_path / "params.yaml.bak").read_text() == (REPO / "params.yaml").read_text()
+    again = subprocess.run([sys.executable, str(REPO / "stages" / "preset.py"), str(preset)],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 1 and "already written from a preset" in again.stderr
+
+
+def test_a_preset_without_its_data_path_is_refused(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    done = subprocess.run([sys.executable, str(REPO / "stages" / "preset.py"), str(REPO / "presets" / "camvid.yaml")],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "dataset.path" in done.stderr
+    assert (tmp_path / "params.yaml").read_text() == (REPO / "params.yaml").read_text()
