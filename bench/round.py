@@ -1,0 +1,108 @@
+"""Where one active-learning round's time goes: each stage's wall time, split
+into DVC, torch import and the stage's own work.
+
+    python bench/round.py --project PATH --method deal_de --round r3 --json bench/results/round.json
+
+PATH is a project whose pipeline has run (e.g. the repository after
+`make repro`); its outputs are rewritten with identical content. For every
+stage of the round (train, errors, difficulty, score, select, evaluate,
+analyze) it times: the script started directly (python imports torch
+itself), the script through a running stage host (torch already imported),
+and `dvc repro --force --single-item` of the stage beside the host (adds
+DVC's own cost: hashing, dvc.lock rewrite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import table, write_json  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def stage_commands(method: str, round_id: str, next_id: str, deal: bool) -> list[tuple[str, list[str]]]:
+    step = round_id.replace("r", "s")
+    cmds = [(f"train@{method}-{round_id}", ["stages/train.py", "--method", method, "--round", round_id])]
+    if deal:
+        cmds += [
+            (f"errors@{method}-{step}", ["stages/errors.py", "--method", method, "--round", round_id]),
+            (f"difficulty@{method}-{step}", ["stages/difficulty.py", "--method", method, "--round", round_id]),
+            (f"score_deal@{method}-{step}", ["stages/score.py", "--method", method, "--round", round_id]),
+        ]
+    else:
+        cmds.append((f"score@{method}-{step}", ["stages/score.py", "--method", method, "--round", round_id]))
+    cmds.append((f"select@{method}-{step}", ["stages/select_pool.py", "--method", method, "--round", round_id, "--next", next_id]))
+    cmds.append((f"evaluate@{method}-{round_id}", ["stages/evaluate.py", "--method", method, "--round", round_id]))
+    if deal:
+        cmds.append((f"analyze@{method}-{step}", ["stages/analyze.py", "--method", method, "--round", round_id, "--next", next_id]))
+    return cmds
+
+
+def timed_run(cmd: list[str], cwd: Path, env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", type=Path, required=True)
+    parser.add_argument("--method", default="deal_de")
+    parser.add_argument("--round", default="r3")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    import yaml
+
+    params = yaml.safe_load((args.project / "params.yaml").read_text())
+    ids = [r["id"] for r in params["rounds"]]
+    next_id = ids[ids.index(args.round) + 1]
+    deal = args.method in params["deal_methods"]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "TQDM_DISABLE": "1"}
+    env.pop("DEAL_STAGE_HOST", None)
+    commands = stage_commands(args.method, args.round, next_id, deal)
+    # 1) direct: each script imports torch itself
+    direct = {name: timed_run([str(BIN / "python"), *cmd], args.project, env) for name, cmd in commands}
+    # 2) and 3) beside one stage host: the script alone, then through dvc
+    host_script = (
+        "import json, subprocess, sys, time\n"
+        "cmds = json.loads(sys.argv[1]); out = {}\n"
+        "for name, cmd in cmds:\n"
+        "    t = time.perf_counter(); subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "    out[name] = [time.perf_counter() - t]\n"
+        "    t = time.perf_counter(); subprocess.run(['dvc', 'repro', '--force', '--single-item', name], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "    out[name].append(time.perf_counter() - t)\n"
+        "print(json.dumps(out))\n"
+    )
+    payload = json.dumps([[name, ["python", *cmd]] for name, cmd in commands])
+    done = subprocess.run([str(BIN / "python"), "stages/host.py", str(BIN / "python"), "-c", host_script, payload],
+                          cwd=args.project, env=env, check=True, capture_output=True, text=True)
+    hosted = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = []
+    for name, _ in commands:
+        work, with_dvc = hosted[name]
+        rows.append({
+            "stage": name,
+            "direct_s": round(direct[name], 2),
+            "host_s": round(work, 2),
+            "dvc_host_s": round(with_dvc, 2),
+            "import_s": round(max(0.0, direct[name] - work), 2),
+            "dvc_overhead_s": round(max(0.0, with_dvc - work), 2),
+        })
+    total = {k: round(sum(r[k] for r in rows), 2) for k in ("direct_s", "host_s", "dvc_host_s", "import_s", "dvc_overhead_s")}
+    rows.append({"stage": "round total", **total})
+    print(f"one round of {args.method} ({args.round} -> {next_id}) in {args.project}")
+    print(table(rows, [("stage", "stage"), ("direct_s", "script alone s"), ("host_s", "with host s"),
+                       ("import_s", "torch import s"), ("dvc_host_s", "dvc repro + host s"), ("dvc_overhead_s", "DVC s")]))
+    write_json(args.json, {"project": str(args.project), "method": args.method, "round": args.round, "stages": rows})
+
+
+if __name__ == "__main__":
+    main()
