@@ -1,7 +1,8 @@
 """report: the active-learning curves from every evaluate stage (no torch).
 
 metrics/curves.csv (one row per method and round), metrics/summary.json (DVC
-metrics), metrics/curves.png (the paper's figure) and the CSV as a DVC plot
+metrics), metrics/curves.png (the paper's figure, with the full-data
+reference as a dashed line when the reference stage computed it) and the CSV as a DVC plot
 drawn by the custom template in .dvc/plots/curves.json.
 """
 
@@ -48,11 +49,15 @@ def main() -> None:
             "mean_miou": sum(r["miou"] for r in mine) / len(mine),
             "last_labeled": mine[-1]["labeled"],
         }
-    write_json(METRICS / "summary.json", summary)
 
+    reference = read_json(METRICS / "reference.json")
+    full = reference["miou"] if reference.get("computed") else None
+    if full is not None:
+        summary["full_data"] = {"miou": full, "labeled": reference["labeled"]}
+    write_json(METRICS / "summary.json", summary)
     with atomic_path(METRICS / "curves.png") as tmp:
-        plot_curves(rows, tmp, title=f"{params['dataset']['kind']}: mIoU vs labeled data")
-    for method, s in summary.items():
+        plot_curves(rows, tmp, title=f"{params['dataset']['kind']}: mIoU vs labeled data", reference=full)
+    for method, s in ((m, v) for m, v in summary.items() if m in params["methods"]):
         print(f"report: {method:>16}: mIoU {100 * s['first_miou']:.2f} -> {100 * s['last_miou']:.2f} "
               f"({s['last_labeled']} labeled), mean {100 * s['mean_miou']:.2f}")
 

@@ -135,6 +135,7 @@ def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
         tiny_params(params, methods=methods, rounds=2)
         params["method_cfg"]["vaal"].update(iterations=4, image_size=32)
         params["method_cfg"]["qbc"]["passes"] = 3
+        params["reference"]["train"] = True
 
     edit_params(root, baselines)
     repro(root)
@@ -143,6 +144,9 @@ def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
     for method in methods:
         pool = _pool(root, "r1", method)
         assert len(pool["added"]) == 4 and len(set(pool["labeled"])) == 12
+    # the full-data reference was trained on all 40 train images and reaches the summary
+    summary = json.loads((root / "metrics" / "summary.json").read_text())
+    assert summary["full_data"]["labeled"] == 40 and 0.0 <= summary["full_data"]["miou"] <= 1.0
     # core-set's scores are its pick order: the batch gets b..1, the rest 0
     scores = [float(r["score"]) for r in csv.DictReader((root / "runs" / "coreset" / "r0" / "scores.csv").open())]
     assert scores[:4] == [4.0, 3.0, 2.0, 1.0] and set(scores[4:]) == {0.0}

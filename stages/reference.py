@@ -1,0 +1,49 @@
+"""reference: the full-data model's test mIoU, the paper's dashed line (optional).
+
+With `reference.train: true` the network is trained once on the whole train
+split with the round recipe and evaluated on the test split; with false
+(the default: it costs a training on all the data) the stage only records
+that no reference was computed, and the report draws no dashed line.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)
+
+from common import METRICS, dataset_info, load_params, load_split, model_config, set_threads, split_ids, train_config, write_json  # noqa: E402
+
+
+def main() -> None:
+    params = load_params()
+    out = METRICS / "reference.json"
+    if not params.get("reference", {}).get("train", False):
+        write_json(out, {"computed": False})
+        print("reference: not computed (set reference.train: true for the full-data line)")
+        return
+    from deal.data.memory import InMemorySegmentation
+    from deal.data.transforms import train_transforms
+    from deal.models import build_model
+    from deal.training import evaluate, train
+
+    set_threads(params)
+    info = dataset_info()
+    t = params["train"]
+    augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
+    train_set = InMemorySegmentation(*load_split("train"), transform=augment)
+    val_set = InMemorySegmentation(*load_split("val")) if split_ids("val") else None
+    cfg = train_config(params, "segmentation", len(train_set))
+    model = build_model(model_config(params, with_difficulty=False), seed=params["seed"])
+    result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set)
+    scores = evaluate(model, InMemorySegmentation(*load_split("test")), num_classes=info["num_classes"],
+                      void_index=info["void_index"], cfg=cfg)
+    write_json(out, {"computed": True, "labeled": len(train_set), "miou": scores["miou"],
+                     "pixel_accuracy": scores["pixel_accuracy"], "best_epoch": result.best_epoch})
+    print(f"reference: all {len(train_set)} train images: test mIoU {scores['miou']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
