@@ -11,7 +11,6 @@
   selected_difficulty.png; select draws selection.png for every method).
 """
 
-import argparse
 import csv
 import io
 import math
@@ -24,8 +23,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    METRICS, POOLS, RUNS, atomic_path, dataset_info, load_params, load_split, load_state, model_config,
-    read_json, set_threads, split_ids, train_config, write_json,
+    METRICS, POOLS, RUNS, atomic_path, dataset_info, load_model, load_params, load_split, read_json,
+    set_threads, split_ids, stage_args, train_config, write_json,
 )
 
 EXAMPLES = 6  # test images in the map figure
@@ -36,11 +35,7 @@ def _finite(value):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--round", required=True)
-    parser.add_argument("--next", required=True, help="the round whose pool this round's scores selected")
-    args = parser.parse_args()
+    args = stage_args(__doc__, with_next=True)
     params = load_params()
     import numpy as np
     import torch
@@ -49,15 +44,13 @@ def main() -> None:
     from deal.data.memory import InMemorySegmentation
     from deal.figures import class_scatter, difficulty_levels_figure, difficulty_map_figure, selection_gallery
     from deal.metrics import ConfusionMatrix
-    from deal.models import build_model
     from deal.training import predict
 
     set_threads(params)
     info_dict = dataset_info()
     info = DatasetInfo.from_dict(info_dict)
     run = RUNS / args.method / args.round
-    model = build_model(model_config(params, with_difficulty=True))
-    model.load_state_dict(load_state(run / "difficulty.pt"))
+    model = load_model(params, run / "difficulty.pt")
     cfg = train_config(params, "segmentation", 1, epochs=1)
     method_cfg = params["method_cfg"][args.method]
     k, span = method_cfg.get("k", 8), method_cfg.get("span", "image")

@@ -7,6 +7,7 @@ functions that need it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -165,6 +166,26 @@ def round_index(params: dict, round_id: str) -> int:
     if round_id not in ids:
         fail(f"params.yaml: rounds: no round {round_id!r}; the stage and params disagree, run `dvc repro` again")
     return ids.index(round_id)
+
+
+def stage_args(doc: str, with_next: bool = False) -> argparse.Namespace:
+    """--method and --round (and --next: the round whose pool a step writes) of a per-round stage."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--round", required=True)
+    if with_next:
+        parser.add_argument("--next", required=True, help="the round whose pool this step writes or reads")
+    return parser.parse_args()
+
+
+def load_model(params: dict, path: str | Path):
+    """The network saved at `path`, with the difficulty branch when the file holds one."""
+    from deal.models import build_model
+
+    state = load_state(path)
+    model = build_model(model_config(params, with_difficulty=any(k.startswith("difficulty.") for k in state)))
+    model.load_state_dict(state)
+    return model
 
 
 # ---------------------------------------------------------------- configs

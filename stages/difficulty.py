@@ -7,7 +7,6 @@ branch is then measured against the labeled pool's error masks (from the
 errors stage): weighted BCE and the AUROC of difficulty as a predictor of error.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,15 +17,12 @@ delegate(__file__)
 
 from common import (  # noqa: E402
     POOLS, RESUME, RUNS, dataset_info, load_params, load_split, load_state, model_config, read_pool,
-    save_state, set_threads, train_config, write_json,
+    save_state, set_threads, stage_args, train_config, write_json,
 )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--round", required=True)
-    args = parser.parse_args()
+    args = stage_args(__doc__)
     params = load_params()
     import numpy as np
     import torch

@@ -5,7 +5,6 @@ Writes one array per round, runs/<method>/<round>/errors.npy, N x H x W uint8
 instead of hundreds of masks keeps a cloud remote to one request a round.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,30 +14,24 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    POOLS, RUNS, dataset_info, load_params, load_split, load_state, model_config, read_pool,
-    set_threads, train_config, write_npy,
+    POOLS, RUNS, dataset_info, load_model, load_params, load_split, read_pool, set_threads, stage_args,
+    train_config, write_npy,
 )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--round", required=True)
-    args = parser.parse_args()
+    args = stage_args(__doc__)
     params = load_params()
     import numpy as np
     import torch
     from deal.data.memory import InMemorySegmentation
     from deal.losses import error_mask
-    from deal.models import build_model
     from deal.training import predict
 
     set_threads(params)
     info = dataset_info()
     run = RUNS / args.method / args.round
-    state = load_state(run / "model.pt")
-    model = build_model(model_config(params, with_difficulty=any(k.startswith("difficulty.") for k in state)))
-    model.load_state_dict(state)
+    model = load_model(params, run / "model.pt")
     pool = read_pool(POOLS / args.round / f"{args.method}.json")
     images, masks = load_split("train", pool.labeled)
     cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)

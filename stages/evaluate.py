@@ -1,6 +1,5 @@
 """evaluate: mIoU, per-class IoU and pixel accuracy of a round's model on the test split."""
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -10,28 +9,21 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    METRICS, RUNS, POOLS, dataset_info, load_params, load_split, load_state, model_config, read_json,
-    round_index, set_threads, split_ids, train_config, write_json,
+    METRICS, RUNS, dataset_info, load_model, load_params, load_split, read_json, round_index, set_threads,
+    split_ids, stage_args, train_config, write_json,
 )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--round", required=True)
-    args = parser.parse_args()
+    args = stage_args(__doc__)
     params = load_params()
     from deal.data.memory import InMemorySegmentation
-    from deal.models import build_model
     from deal.training import evaluate
 
     set_threads(params)
     info = dataset_info()
     run = RUNS / args.method / args.round
-    state = load_state(run / "model.pt")
-    with_head = any(k.startswith("difficulty.") for k in state)
-    model = build_model(model_config(params, with_difficulty=with_head))
-    model.load_state_dict(state)
+    model = load_model(params, run / "model.pt")
     test_set = InMemorySegmentation(*load_split("test"))
     cfg = train_config(params, "segmentation", len(test_set), epochs=1)
     scores = evaluate(model, test_set, num_classes=info["num_classes"], void_index=info["void_index"], cfg=cfg)

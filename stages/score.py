@@ -7,7 +7,6 @@ written as scores (b - pick position) so that select takes it in order.
 Writes runs/<method>/<round>/scores.csv (id, score), highest first.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    POOLS, RUNS, atomic_path, load_params, load_split, load_state, model_config, read_pool, round_index,
-    schedule, set_threads, train_config,
+    POOLS, RUNS, atomic_path, load_model, load_params, load_split, read_pool, round_index, schedule,
+    set_threads, stage_args, train_config,
 )
 
 
@@ -27,12 +26,9 @@ def model_scores(params: dict, method: str, run: Path, pool, candidates: list[st
     from deal.acquisition import KINDS, get_strategy
     from deal.acquisition.runner import pool_features, score_pool
     from deal.data.memory import InMemorySegmentation
-    from deal.models import build_model
 
     deal_method = method in params["deal_methods"]
-    state = load_state(run / ("difficulty.pt" if deal_method else "model.pt"))
-    model = build_model(model_config(params, with_difficulty=any(k.startswith("difficulty.") for k in state)))
-    model.load_state_dict(state)
+    model = load_model(params, run / ("difficulty.pt" if deal_method else "model.pt"))
     options = {k: v for k, v in params["method_cfg"][method].items() if k != "rho"}
     cfg = train_config(params, "segmentation", len(candidates), epochs=1)
     candidate_set = InMemorySegmentation(*load_split("train", candidates))
@@ -69,10 +65,7 @@ def batch_size(params: dict, pool) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--round", required=True)
-    args = parser.parse_args()
+    args = stage_args(__doc__)
     params = load_params()
     from deal.acquisition import KINDS
     from deal.acquisition.select import random_scores

@@ -3,13 +3,14 @@
 No torch: selection is a sort. The oracle's labels are the dataset's own.
 """
 
-import argparse
 import csv
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import POOLS, PREPARED, RUNS, atomic_path, fail, load_params, read_pool, schedule, split_ids, write_json  # noqa: E402
+from common import (  # noqa: E402
+    POOLS, PREPARED, RUNS, atomic_path, fail, load_params, read_pool, schedule, split_ids, stage_args, write_json,
+)
 
 
 def draw_gallery(args, chosen: list[str], scores: dict) -> None:
@@ -25,11 +26,7 @@ def draw_gallery(args, chosen: list[str], scores: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--round", required=True, help="the round whose model scored")
-    parser.add_argument("--next", required=True, help="the round whose pool is written")
-    args = parser.parse_args()
+    args = stage_args(__doc__, with_next=True)
     params = load_params()
     from deal.acquisition.select import top_b
 
