@@ -9,7 +9,7 @@ stage of the round (train, errors, difficulty, score, select, evaluate,
 analyze) it times: the script started directly (python imports torch
 itself), the script through a running stage host (torch already imported),
 and `dvc repro --force --single-item` of the stage beside the host (adds
-DVC's own cost: hashing, dvc.lock rewrite).
+DVC's own cost: hashing, the rewrite of the stage's rounds/<kind>/dvc.lock).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> None:
         "for name, cmd in cmds:\n"
         "    t = time.perf_counter(); subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
         "    out[name] = [time.perf_counter() - t]\n"
-        "    t = time.perf_counter(); subprocess.run(['dvc', 'repro', '--force', '--single-item', name], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "    t = time.perf_counter(); subprocess.run(['dvc', 'repro', '--force', '--single-item', f"rounds/{name.split('@')[0]}/dvc.yaml:{name}"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
         "    out[name].append(time.perf_counter() - t)\n"
         "print(json.dumps(out))\n"
     )

@@ -3,7 +3,10 @@
 metrics/curves.csv (one row per method and round), metrics/summary.json (DVC
 metrics), metrics/curves.png (the paper's figure, with the full-data
 reference as a dashed line when the reference stage computed it) and the CSV as a DVC plot
-drawn by the custom template in .dvc/plots/curves.json.
+drawn by the custom template in .dvc/plots/curves.json. From every analyze
+stage: metrics/difficulty.csv (per DEAL method and step, how well the
+difficulty map finds errors, AUROC, and ranks classes, Spearman), also a DVC
+plot, and the last step's figures in the summary.
 """
 
 import csv
@@ -50,6 +53,21 @@ def main() -> None:
             "last_labeled": mine[-1]["labeled"],
         }
 
+    analysed = difficulty_rows(params, rows)
+    if analysed:
+        columns = ["method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, columns, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(analysed)
+        with atomic_path(METRICS / "difficulty.csv") as tmp:
+            tmp.write_text(buffer.getvalue())
+        for method in summary:
+            mine = [r for r in analysed if r["method"] == method]
+            if mine:
+                summary[method]["difficulty_auroc"] = float(mine[-1]["auroc"])
+                summary[method]["difficulty_spearman"] = float(mine[-1]["spearman"])
+
     reference = read_json(METRICS / "reference.json")
     full = reference["miou"] if reference.get("computed") else None
     if full is not None:
@@ -58,8 +76,30 @@ def main() -> None:
     with atomic_path(METRICS / "curves.png") as tmp:
         plot_curves(rows, tmp, title=f"{params['dataset']['kind']}: mIoU vs labeled data", reference=full)
     for method, s in ((m, v) for m, v in summary.items() if m in params["methods"]):
-        print(f"report: {method:>16}: mIoU {100 * s['first_miou']:.2f} -> {100 * s['last_miou']:.2f} "
-              f"({s['last_labeled']} labeled), mean {100 * s['mean_miou']:.2f}")
+        line = (f"report: {method:>16}: mIoU {100 * s['first_miou']:.2f} -> {100 * s['last_miou']:.2f} "
+                f"({s['last_labeled']} labeled), mean {100 * s['mean_miou']:.2f}")
+        if "difficulty_auroc" in s:
+            line += f"; difficulty AUROC {s['difficulty_auroc']:.3f}, Spearman {s['difficulty_spearman']:.3f}"
+        print(line)
+
+
+def difficulty_rows(params: dict, curve_rows: list[dict]) -> list[dict]:
+    """One row per DEAL method in `methods` and step, from metrics/analysis."""
+    labeled = {(r["method"], r["round"]): r for r in curve_rows}
+    out = []
+    for method in (m for m in params["methods"] if m in params["deal_methods"]):
+        for step in params["steps"]:
+            path = METRICS / "analysis" / method / f"{step['cur']}.json"
+            if not path.is_file():
+                fail(f"{path}: missing; run `dvc repro` (or `dvc pull`) so every analyze stage has run")
+            found = read_json(path)
+            curve = labeled[(method, step["cur"])]
+            out.append({"method": method, "round": step["cur"], "labeled": curve["labeled"],
+                        "percent_labeled": f"{curve['percent_labeled']:.4g}",
+                        "auroc": f"{found['auroc_difficulty_vs_error']:.6f}",
+                        "spearman": f"{found['spearman_difficulty_vs_1_minus_iou']:.6f}",
+                        "error_share": f"{found['error_share']:.6f}"})
+    return out
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "deal-tests", "GIT_COMMITTER_EMAIL": "tests@deal.local",
 }
 OUTPUTS = ("data", "runs", "metrics", "dvc.lock", ".venv")
+LOCKS = ("dvc.lock", "rounds")
 
 
 def env() -> dict:
@@ -37,7 +38,7 @@ def copy_repo(dest: Path) -> Path:
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.splitlines()
     for name in listed:
-        if name.split("/")[0] in OUTPUTS or not (REPO / name).is_file():
+        if name.split("/")[0] in OUTPUTS or name.endswith("dvc.lock") or not (REPO / name).is_file():
             continue
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -55,10 +56,17 @@ def edit_params(root: Path, change) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def target(stage: str) -> str:
+    """`train@deal_de-r1` -> `rounds/train/dvc.yaml:train@deal_de-r1`; once-only stages stay as named."""
+    return f"rounds/{stage.split('@')[0]}/dvc.yaml:{stage}" if "@" in stage else stage
+
+
 def repro(root: Path, *args: str) -> list[str]:
-    """Run `dvc repro` beside a stage host; return the stages that ran."""
+    """Run `dvc repro` beside a stage host (stage names as `target` takes them);
+    return the stages that ran, without their rounds/<kind>/dvc.yaml: prefix."""
+    args = [a if a.startswith("-") else target(a) for a in args]
     done = run([str(BIN / "python"), "stages/host.py", str(BIN / "dvc"), "repro", *args], root)
-    return re.findall(r"Running stage '([^']+)'", done.stdout)
+    return [name.rsplit(":", 1)[-1] for name in re.findall(r"Running stage '([^']+)'", done.stdout)]
 
 
 def tiny_params(params: dict, methods=("random", "entropy", "deal_de"), rounds: int = 3) -> None:

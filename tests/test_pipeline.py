@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_utils import BIN, REPO, copy_repo, edit_params, repro, restore, run, tiny_params
+from pipeline_utils import BIN, LOCKS, REPO, copy_repo, edit_params, repro, restore, run, tiny_params
 
 CAMVID = REPO.parent / "shared" / "data" / "CamVid"
 
@@ -51,6 +51,13 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
             assert set(labeled) - previous == set(pool["added"]) and len(pool["added"]) == 4
             assert set(labeled) <= set(pool["split"])
             previous = set(labeled)
+    # the difficulty analysis of every DEAL step reaches the report
+    analysed = list(csv.DictReader((root / "metrics" / "difficulty.csv").open()))
+    assert [(r["method"], r["round"]) for r in analysed] == [("deal_de", "r0"), ("deal_de", "r1")]
+    assert 0.0 <= summary["deal_de"]["difficulty_auroc"] <= 1.0 and "difficulty_auroc" not in summary["random"]
+    # every per-(method, round) stage kind has its own small lock
+    assert {p.parent.name for p in root.glob("rounds/*/dvc.lock")} == {
+        "train", "evaluate", "errors", "difficulty", "score", "score_deal", "select", "analyze"}
     # round 0 is the same model for every method
     first = {(root / "runs" / m / "r0" / "model.pt").read_bytes() for m in ("random", "entropy", "deal_de")}
     assert len(first) == 1
@@ -59,10 +66,10 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
 def test_same_seed_gives_the_same_selections(project, tmp_path):
     root, _ = project
     # Rerun the shared model and DE's first scoring and selection from scratch:
-    # identical outputs leave dvc.lock as it was.
+    # identical outputs leave every dvc.lock as it was.
     repro(root, "--force", "--single-item", "train_initial", "score_deal@deal_de-s0", "select@deal_de-s0",
           "score@entropy-s0", "select@entropy-s0")
-    assert run(["git", "status", "--porcelain", "dvc.lock"], root).stdout == ""
+    assert run(["git", "status", "--porcelain", "--", *LOCKS], root).stdout == ""
     assert repro(root) == []
 
 
