@@ -17,10 +17,7 @@ DIFFICULTY_LOSSES = ("weighted_bce", "bce")
 BIN_SPANS = ("image", "fixed")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # acquisition methods the pipeline knows; deal_* need the difficulty branch
-BASELINES = ("random", "entropy", "margin", "least_confidence", "qbc", "qbc_bald", "coreset", "vaal")
-# in the library, not yet in the pipeline: its segmentation training differs
-# and it cannot share round 0 (see deal.models.learning_loss)
-NOT_IN_PIPELINE = {"learning_loss": "its training differs from the shared round 0; use deal.models.learning_loss directly"}
+BASELINES = ("random", "entropy", "margin", "least_confidence", "qbc", "qbc_bald", "coreset", "vaal", "learning_loss")
 DEAL_METHODS = ("deal_ds", "deal_de")
 
 
@@ -69,7 +66,7 @@ def check_params(params: Mapping, train_size: int | None = None, root: str = "."
     """
     problems: list[str] = []
     need = ("seed", "dataset", "budget", "methods", "baselines", "deal_methods", "rounds", "steps",
-            "model", "train", "deal", "method_cfg")
+            "model", "train", "deal", "method_cfg", "method_train")
     missing = [k for k in need if k not in params]
     if missing:
         raise ParamsError([f"params.yaml: missing section {k!r}; copy it from the repository's params.yaml" for k in missing])
@@ -91,9 +88,7 @@ def check_params(params: Mapping, train_size: int | None = None, root: str = "."
     methods = list(params["methods"] or [])
     known = BASELINES + DEAL_METHODS
     for m in methods:
-        if m in NOT_IN_PIPELINE:
-            problems.append(f"params.yaml: methods: {m!r} is not available in the pipeline yet: {NOT_IN_PIPELINE[m]}")
-        elif m not in known:
+        if m not in known:
             problems.append(f"params.yaml: methods: unknown method {m!r}; use any of {', '.join(known)}")
     if len(set(methods)) != len(methods):
         problems.append("params.yaml: methods: a method is listed twice; list each once")
@@ -113,6 +108,11 @@ def check_params(params: Mapping, train_size: int | None = None, root: str = "."
         rho = cfg.get("rho")
         if not (isinstance(rho, (int, float)) and 0 < rho <= 1):
             problems.append(f"params.yaml: method_cfg.{m}.rho: {rho!r}; the scored fraction of the unlabeled pool is in (0, 1]")
+        train_options = params["method_train"].get(m)
+        if not isinstance(train_options, Mapping):
+            problems.append(f"params.yaml: method_train.{m}: missing; add `{m}: {{}}` (the shared recipe) or its options")
+        elif m == "learning_loss":
+            check_learning_loss(train_options, problems)
         if m == "deal_de":
             if not (isinstance(cfg.get("k"), int) and cfg["k"] >= 2):
                 problems.append(f"params.yaml: method_cfg.deal_de.k: {cfg.get('k')!r}; the number of difficulty levels is an int >= 2")
@@ -168,3 +168,19 @@ def check_params(params: Mapping, train_size: int | None = None, root: str = "."
                         break
     if problems:
         raise ParamsError(problems)
+
+
+def check_learning_loss(options: Mapping, problems: list[str]) -> None:
+    """method_train.learning_loss: hidden, lambda, margin, detach_after (Yoo and Kweon's values by default)."""
+    name = "params.yaml: method_train.learning_loss"
+    hidden = options.get("hidden")
+    if not (isinstance(hidden, int) and not isinstance(hidden, bool) and hidden > 0):
+        problems.append(f"{name}.hidden: {hidden!r}; the loss module's width is a positive int (paper: 128)")
+    for key, low in (("lambda", 0.0), ("margin", 0.0)):
+        value = options.get(key)
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low):
+            problems.append(f"{name}.{key}: {value!r}; a number >= 0 (paper: 1)")
+    detach = options.get("detach_after", "missing")
+    if detach is not None and not (isinstance(detach, (int, float)) and 0 <= detach <= 1):
+        problems.append(f"{name}.detach_after: {detach!r}; the fraction of epochs before the features are detached, "
+                        "in [0, 1] (paper: 0.6), or null for never")

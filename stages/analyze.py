@@ -1,9 +1,9 @@
 """analyze: what the difficulty branch sees, per DEAL method and round, on the test split.
 
-- metrics/analysis/<m>/<r>.json (DVC metrics): Spearman between each class's
+- metrics/eval/<m>/<r>_difficulty.json (DVC metrics): Spearman between each class's
   mean difficulty and 1 - IoU, the AUROC of difficulty as a predictor of the
   error mask over test pixels, the hardest classes;
-- metrics/analysis/<m>/<r>_classes.csv: mean difficulty and IoU per class;
+- metrics/eval/<m>/<r>_difficulty_classes.csv: mean difficulty and IoU per class;
 - figures/<m>/<r>/: maps.png (image | ground truth | difficulty | error for a
   fixed, seeded set of test images), levels.png (one image split into DE's k
   levels), scatter.png (one point per class), selected.png (the images this
@@ -104,9 +104,9 @@ def main() -> None:
     for row in summary["rows"]:
         writer.writerow([row["class"]] + ["" if _finite(row[c]) is None else f"{row[c]:.6f}"
                                           for c in ("mean_difficulty", "iou", "one_minus_iou")] + [row.get("pixels", "")])
-    with atomic_path(METRICS / "analysis" / args.method / f"{args.round}_classes.csv") as tmp:
+    with atomic_path(METRICS / "eval" / args.method / f"{args.round}_difficulty_classes.csv") as tmp:
         tmp.write_text(buffer.getvalue())
-    write_json(METRICS / "analysis" / args.method / f"{args.round}.json", {
+    write_json(METRICS / "eval" / args.method / f"{args.round}_difficulty.json", {
         "spearman_difficulty_vs_1_minus_iou": _finite(summary["spearman"]),
         "auroc_difficulty_vs_error": _finite(summary["auroc"]),
         "mean_difficulty_error": _finite(summary["mean_difficulty_error"]),

@@ -179,11 +179,14 @@ def stage_args(doc: str, with_next: bool = False) -> argparse.Namespace:
 
 
 def load_model(params: dict, path: str | Path):
-    """The network saved at `path`, with the difficulty branch when the file holds one."""
+    """The network saved at `path`, with the difficulty branch and the loss
+    prediction module (learning loss) when the file holds them."""
     from deal.models import build_model
 
     state = load_state(path)
-    model = build_model(model_config(params, with_difficulty=any(k.startswith("difficulty.") for k in state)))
+    hidden = state["loss_module.levels.0.weight"].shape[0] if "loss_module.levels.0.weight" in state else None
+    model = build_model(model_config(params, with_difficulty=any(k.startswith("difficulty.") for k in state),
+                                     loss_module_hidden=hidden))
     model.load_state_dict(state)
     return model
 
@@ -191,7 +194,7 @@ def load_model(params: dict, path: str | Path):
 # ---------------------------------------------------------------- configs
 
 
-def model_config(params: dict, with_difficulty: bool):
+def model_config(params: dict, with_difficulty: bool, loss_module_hidden: int | None = None):
     from deal.models import ModelConfig
 
     m = params["model"]
@@ -203,6 +206,7 @@ def model_config(params: dict, with_difficulty: bool):
         grid=tuple(params["deal"]["grid"]),
         detach=params["deal"]["mode"] == "decoupled",
         pretrained=m.get("pretrained"),
+        loss_module_hidden=loss_module_hidden,
     )
 
 

@@ -53,20 +53,19 @@ def main() -> None:
             "last_labeled": mine[-1]["labeled"],
         }
 
-    analysed = difficulty_rows(params, rows)
-    if analysed:
-        columns = ["method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, columns, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(analysed)
-        with atomic_path(METRICS / "difficulty.csv") as tmp:
-            tmp.write_text(buffer.getvalue())
-        for method in summary:
-            mine = [r for r in analysed if r["method"] == method]
-            if mine:
-                summary[method]["difficulty_auroc"] = float(mine[-1]["auroc"])
-                summary[method]["difficulty_spearman"] = float(mine[-1]["spearman"])
+    analysed = difficulty_rows(params, rows)  # the header alone when no DEAL method runs
+    columns = ["method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(analysed)
+    with atomic_path(METRICS / "difficulty.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
+    for method in summary:
+        mine = [r for r in analysed if r["method"] == method]
+        if mine:
+            summary[method]["difficulty_auroc"] = float(mine[-1]["auroc"])
+            summary[method]["difficulty_spearman"] = float(mine[-1]["spearman"])
 
     reference = read_json(METRICS / "reference.json")
     full = reference["miou"] if reference.get("computed") else None
@@ -84,12 +83,12 @@ def main() -> None:
 
 
 def difficulty_rows(params: dict, curve_rows: list[dict]) -> list[dict]:
-    """One row per DEAL method in `methods` and step, from metrics/analysis."""
+    """One row per DEAL method in `methods` and step, from metrics/eval/<m>/<r>_difficulty.json."""
     labeled = {(r["method"], r["round"]): r for r in curve_rows}
     out = []
     for method in (m for m in params["methods"] if m in params["deal_methods"]):
         for step in params["steps"]:
-            path = METRICS / "analysis" / method / f"{step['cur']}.json"
+            path = METRICS / "eval" / method / f"{step['cur']}_difficulty.json"
             if not path.is_file():
                 fail(f"{path}: missing; run `dvc repro` (or `dvc pull`) so every analyze stage has run")
             found = read_json(path)

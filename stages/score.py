@@ -2,7 +2,8 @@
 
 Each round only a seeded fraction `rho` of the unlabeled pool is scored
 (method_cfg.<method>.rho; published 0.5). Random needs no model and no torch;
-VAAL trains its own VAE and discriminator here; core-set's joint pick is
+VAAL trains its own VAE and discriminator here; learning loss reads the loss
+prediction module its train stage saved in model.pt; core-set's joint pick is
 written as scores (b - pick position) so that select takes it in order.
 Writes runs/<method>/<round>/scores.csv (id, score), highest first.
 """
@@ -16,7 +17,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    POOLS, RUNS, atomic_path, load_model, load_params, load_split, read_pool, round_index, schedule,
+    POOLS, RUNS, atomic_path, fail, load_model, load_params, load_split, read_pool, round_index, schedule,
     set_threads, stage_args, train_config,
 )
 
@@ -39,6 +40,10 @@ def model_scores(params: dict, method: str, run: Path, pool, candidates: list[st
         return strategy.scores(unlabeled, labeled, batch_size(params, pool)).float().cpu().tolist()
     if KINDS[method] == "model":  # QBC: MC-dropout passes, seeded per round
         options.setdefault("seed", params["seed"] * 1000 + index)
+    if KINDS[method] == "loss_module":  # learning loss: the module trained with this round's network
+        if model.loss_module is None:
+            fail(f"{run / 'model.pt'}: holds no loss prediction module; rerun its train stage (dvc repro -f)")
+        options["loss_module"] = model.loss_module
     return score_pool(get_strategy(method, **options), model, candidate_set, cfg).tolist()
 
 

@@ -4,7 +4,10 @@
     python stages/train.py --method M --round R       # round R of method M
 
 Round 0 of a method adopts the shared initial model (it is the same model for
-every method). The model is retrained from scratch every round, as published.
+every method), except learning loss: its loss prediction module learns with
+the network (Yoo and Kweon), so it trains its own round 0 on the same initial
+pool, with method_train.learning_loss. The model is retrained from scratch
+every round, as published.
 An interrupted run resumes from its last epoch checkpoint in runs/.resume/.
 """
 
@@ -36,11 +39,14 @@ def main() -> None:
     parser.add_argument("--round")
     args = parser.parse_args()
     params = load_params()
+    from deal.acquisition import CUSTOM_TRAINING
+
+    custom = args.method in CUSTOM_TRAINING
     if args.initial:
         pool_path, out = POOLS / "initial.json", RUNS / "initial"
     else:
         out = RUNS / args.method / args.round
-        if round_index(params, args.round) == 0:
+        if round_index(params, args.round) == 0 and not custom:
             copy_file(RUNS / "initial" / "train.json", out / "train.json")
             copy_file(RUNS / "initial" / "model.pt", out / "model.pt")
             print(f"train: {args.method} {args.round} adopts the shared initial model")
@@ -56,14 +62,16 @@ def main() -> None:
     set_threads(params)
     info = dataset_info()
     pool = read_pool(pool_path)
-    mode = training_mode(params, args.method)
+    mode = "learning_loss" if custom else training_mode(params, args.method)
     t = params["train"]
     images, masks = load_split("train", pool.labeled)
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
     train_set = InMemorySegmentation(images, masks, transform=augment)
     val_set = InMemorySegmentation(*load_split("val")) if split_ids("val") else None
-    cfg = train_config(params, mode, len(train_set), seed_offset=0)
-    model = build_model(model_config(params, with_difficulty=mode == "joint"), seed=params["seed"])
+    cfg = train_config(params, "segmentation" if custom else mode, len(train_set), seed_offset=0)
+    options = params["method_train"][args.method] if args.method else {}
+    model = build_model(model_config(params, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden")),
+                        seed=params["seed"])
 
     stage = "initial" if args.initial else f"{args.method}-{args.round}"
     resume_path = RESUME / f"{stage}.pt"
@@ -72,11 +80,15 @@ def main() -> None:
         resume = torch.load(resume_path, map_location="cpu", weights_only=True)
         print(f"train: resuming {stage} from epoch {resume['epoch']} ({resume_path})")
     print(f"train: {stage}: {len(train_set)} labeled images, {cfg.epochs} epochs, mode {mode}")
-    result = train(
-        model, train_set, cfg,
-        num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set, resume=resume,
-        save_last=lambda state: save_state(resume_path, state),
-    )
+    common = dict(num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set, resume=resume,
+                  save_last=lambda state: save_state(resume_path, state))
+    if custom:  # learning loss: the network and its loss prediction module together
+        from deal.models.learning_loss import train_learning_loss
+
+        result = train_learning_loss(model, model.loss_module, train_set, cfg, lambda_loss=options["lambda"],
+                                     margin=options["margin"], detach_after=options["detach_after"], **common)
+    else:
+        result = train(model, train_set, cfg, **common)
     save_state(out / "model.pt", result.state_dict)
     write_json(out / "train.json", {
         "labeled": len(train_set), "epochs": cfg.epochs, "mode": mode,

@@ -339,6 +339,25 @@ def test_learning_loss_trains_and_scores_one_finite_value_per_image():
     torch.testing.assert_close(pooled, scores, atol=1e-5, rtol=1e-4)
 
 
+def test_the_loss_module_lives_in_the_model_state_and_reloads_with_it():
+    # the pipeline saves one state dict per round: the network and its loss module
+    data = _tiny_set()
+    cfg_model = ModelConfig(num_classes=3, width_mult=0.35, head_channels=16, difficulty=False, loss_module_hidden=8)
+    model = build_model(cfg_model, seed=0)
+    cfg = TrainConfig(epochs=2, batch_size=4, lr=0.01, seed=1, **FP32)
+    result = train_learning_loss(model, model.loss_module, data, cfg, num_classes=3, void_index=VOID)
+    assert any(k.startswith("loss_module.") for k in result.state_dict)
+    torch.testing.assert_close(result.state_dict["loss_module.out.weight"], result.loss_module_state["out.weight"])
+    reloaded = build_model(cfg_model)
+    reloaded.load_state_dict(result.state_dict)
+    images = data.tensors[0]
+    expected = LearningLoss(loss_module=model.loss_module).score_batch(model, images)
+    torch.testing.assert_close(LearningLoss(loss_module=reloaded.loss_module).score_batch(reloaded, images), expected)
+    # the same seed builds the same segmentation network with or without the module
+    plain = build_model(ModelConfig(num_classes=3, width_mult=0.35, head_channels=16, difficulty=False), seed=0)
+    assert all(torch.equal(v, build_model(cfg_model, seed=0).state_dict()[k]) for k, v in plain.state_dict().items())
+
+
 def test_detached_features_keep_the_ranking_loss_off_the_segmentation_network():
     data = _tiny_set()
     cfg = TrainConfig(epochs=2, batch_size=4, lr=0.01, seed=1, **FP32)

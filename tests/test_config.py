@@ -104,6 +104,30 @@ def test_method_lists_must_agree():
     assert line.startswith("params.yaml: deal_methods: must list the DEAL methods")
 
 
+def test_training_options_are_checked_per_method():
+    def change(p):
+        p["methods"] = ["random", "learning_loss", "deal_ds", "deal_de"]
+        p["baselines"] = ["random", "learning_loss"]
+        del p["method_train"]["random"]
+        p["method_train"]["learning_loss"].update(hidden=0, detach_after=1.5)
+
+    lines = problems(change)
+    assert lines == [
+        "params.yaml: method_train.random: missing; add `random: {}` (the shared recipe) or its options",
+        "params.yaml: method_train.learning_loss.hidden: 0; the loss module's width is a positive int (paper: 128)",
+        "params.yaml: method_train.learning_loss.detach_after: 1.5; the fraction of epochs before the features are "
+        "detached, in [0, 1] (paper: 0.6), or null for never",
+    ]
+
+
+def test_learning_loss_is_a_pipeline_method():
+    params = copy.deepcopy(PARAMS)
+    params["methods"] = ["random", "learning_loss", "deal_de"]
+    params["baselines"] = ["random", "learning_loss"]
+    params["deal_methods"] = ["deal_de"]
+    check_params(params, train_size=400)
+
+
 def test_a_stage_with_bad_params_exits_with_the_lines_and_writes_nothing(tmp_path):
     params = copy.deepcopy(PARAMS)
     params["methods"] = ["random", "entropy", "deal_ds", "deal_de", "qbc_typo"]
@@ -113,6 +137,6 @@ def test_a_stage_with_bad_params_exits_with_the_lines_and_writes_nothing(tmp_pat
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "error: params.yaml: methods: unknown method 'qbc_typo'; use any of random, entropy, margin, "
-        "least_confidence, qbc, qbc_bald, coreset, vaal, deal_ds, deal_de"
+        "least_confidence, qbc, qbc_bald, coreset, vaal, learning_loss, deal_ds, deal_de"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

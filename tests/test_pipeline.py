@@ -136,12 +136,13 @@ def test_tiny_camvid_run(tmp_path):
 
 def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
     root = copy_repo(tmp_path / "baselines")
-    methods = ("qbc", "qbc_bald", "coreset", "vaal", "margin", "least_confidence")
+    methods = ("qbc", "qbc_bald", "coreset", "vaal", "margin", "least_confidence", "learning_loss")
 
     def baselines(params):
         tiny_params(params, methods=methods, rounds=2)
         params["method_cfg"]["vaal"].update(iterations=4, image_size=32)
         params["method_cfg"]["qbc"]["passes"] = 3
+        params["method_train"]["learning_loss"]["hidden"] = 16
         params["reference"]["train"] = True
 
     edit_params(root, baselines)
@@ -154,6 +155,13 @@ def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
     # the full-data reference was trained on all 40 train images and reaches the summary
     summary = json.loads((root / "metrics" / "summary.json").read_text())
     assert summary["full_data"]["labeled"] == 40 and 0.0 <= summary["full_data"]["miou"] <= 1.0
+    # learning loss trained its own round 0, with its loss module in the same state dict
+    import torch
+
+    shared = torch.load(root / "runs" / "initial" / "model.pt", weights_only=True)
+    own = torch.load(root / "runs" / "learning_loss" / "r0" / "model.pt", weights_only=True)
+    assert {k for k in own if k.startswith("loss_module.")} and not any(k.startswith("loss_module.") for k in shared)
+    assert json.loads((root / "runs" / "learning_loss" / "r0" / "train.json").read_text())["mode"] == "learning_loss"
     # core-set's scores are its pick order: the batch gets b..1, the rest 0
     scores = [float(r["score"]) for r in csv.DictReader((root / "runs" / "coreset" / "r0" / "scores.csv").open())]
     assert scores[:4] == [4.0, 3.0, 2.0, 1.0] and set(scores[4:]) == {0.0}

@@ -20,12 +20,18 @@ class DEALOutput(NamedTuple):
 
 
 class DEALNet(nn.Module):
-    """Segmentation branch plus (optionally) the difficulty branch."""
+    """Segmentation branch plus (optionally) the difficulty branch, and for the
+    learning-loss baseline (optionally) its loss prediction module, so that one
+    state dict holds every network a round trained. The forward pass runs the
+    segmentation and difficulty branches only; the loss prediction module reads
+    `segmenter.forward_with_levels` (see deal.models.learning_loss)."""
 
-    def __init__(self, segmenter: DeepLabV3Plus, difficulty: DifficultyHead | None = None) -> None:
+    def __init__(self, segmenter: DeepLabV3Plus, difficulty: DifficultyHead | None = None,
+                 loss_module: nn.Module | None = None) -> None:
         super().__init__()
         self.segmenter = segmenter
         self.difficulty = difficulty
+        self.loss_module = loss_module
 
     @property
     def num_classes(self) -> int:
@@ -39,7 +45,8 @@ class DEALNet(nn.Module):
         return DEALOutput(seg.logits, seg.low_logits, seg.features, difficulty)
 
     def param_groups(self, lr: float, head_lr_mult: float = 10.0) -> list[dict]:
-        """Encoder at `lr`; ASPP, decoder, classifier, difficulty branch (and gamma) at 10x."""
+        """Encoder at `lr`; ASPP, decoder, classifier, difficulty branch (and gamma) at 10x.
+        The loss prediction module is not in them: its trainer adds its own group."""
         encoder = [p for m in self.segmenter.encoder_modules() for p in m.parameters()]
         heads = [p for m in self.segmenter.head_modules() for p in m.parameters()]
         if self.difficulty is not None:
@@ -59,6 +66,7 @@ class ModelConfig:
     grid: tuple[int, int] = (60, 80)
     detach: bool = False  # decoupled (True) or joint, as published (False)
     pretrained: str | None = None  # a local torchvision mobilenet_v2 state dict
+    loss_module_hidden: int | None = None  # learning loss: its module's width (None: no module)
 
 
 def build_model(cfg: ModelConfig, seed: int | None = None) -> DEALNet:
@@ -69,6 +77,11 @@ def build_model(cfg: ModelConfig, seed: int | None = None) -> DEALNet:
             torch.manual_seed(seed)
         segmenter = DeepLabV3Plus(cfg.num_classes, width_mult=cfg.width_mult, head_channels=cfg.head_channels)
         head = DifficultyHead(cfg.num_classes, grid=cfg.grid, detach=cfg.detach) if cfg.difficulty else None
+        loss_module = None
+        if cfg.loss_module_hidden:
+            from deal.models.learning_loss import LossPredictionModule
+
+            loss_module = LossPredictionModule(segmenter.level_channels(), cfg.loss_module_hidden)
     if cfg.pretrained:
         load_imagenet_encoder(segmenter, cfg.pretrained)
-    return DEALNet(segmenter, head)
+    return DEALNet(segmenter, head, loss_module)
