@@ -5,6 +5,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
+
 from common import POOLS, atomic_dir, load_params, read_json  # noqa: E402
 
 

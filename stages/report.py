@@ -15,6 +15,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
+
 from common import METRICS, atomic_path, fail, load_params, read_json, write_json  # noqa: E402
 
 

@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
+
 from common import (  # noqa: E402
     POOLS, PREPARED, RUNS, atomic_path, fail, load_params, read_pool, schedule, split_ids, stage_args, write_json,
 )
