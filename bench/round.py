@@ -77,7 +77,8 @@ def main() -> None:
         "for name, cmd in cmds:\n"
         "    t = time.perf_counter(); subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
         "    out[name] = [time.perf_counter() - t]\n"
-        "    t = time.perf_counter(); subprocess.run(['dvc', 'repro', '--force', '--single-item', f"rounds/{name.split('@')[0]}/dvc.yaml:{name}"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "    target = 'rounds/' + name.split('@')[0] + '/dvc.yaml:' + name\n"
+        "    t = time.perf_counter(); subprocess.run(['dvc', 'repro', '--force', '--single-item', target], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
         "    out[name].append(time.perf_counter() - t)\n"
         "print(json.dumps(out))\n"
     )
