@@ -55,6 +55,11 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
     analysed = list(csv.DictReader((root / "metrics" / "difficulty.csv").open()))
     assert [(r["method"], r["round"]) for r in analysed] == [("deal_de", "r0"), ("deal_de", "r1")]
     assert 0.0 <= summary["deal_de"]["difficulty_auroc"] <= 1.0 and "difficulty_auroc" not in summary["random"]
+    # the generated PNGs stay out of data/prepared, the folder every later stage hashes
+    assert json.loads((root / "data" / "source" / "manifest.json").read_text())["counts"] == {
+        "train": 40, "val": 8, "test": 16}
+    assert len(list((root / "data" / "source" / "train").glob("*.png"))) == 40
+    assert not list((root / "data" / "prepared").rglob("*.png"))
     # every per-(method, round) stage kind has its own small lock
     assert {p.parent.name for p in root.glob("rounds/*/dvc.lock")} == {
         "train", "evaluate", "errors", "difficulty", "score", "score_deal", "select", "analyze"}
@@ -132,6 +137,8 @@ def test_tiny_camvid_run(tmp_path):
     assert all(0.0 <= float(r["miou"]) <= 1.0 for r in rows)
     ids = json.loads((root / "data" / "prepared" / "ids.json").read_text())
     assert len(ids["train"]) == 367 and len(ids["test"]) == 101
+    manifest = json.loads((root / "data" / "source" / "manifest.json").read_text())
+    assert manifest == {"kind": "camvid", "path": str(CAMVID), "counts": {"train": 367, "val": 101, "test": 101}}
 
 
 def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
