@@ -23,9 +23,10 @@ test: $(STAMP)
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python stages/host.py dvc repro
 
-# make preset PRESET=camvid DATA=/data/CamVid   (presets/*.yaml over the default params)
+# make preset PRESET=camvid DATA=/data/CamVid [SET="dataset.test_split=val ..."]
+# (presets/*.yaml over the default params, then each SET key=value)
 preset: $(STAMP)
-	$(BIN)/python stages/preset.py presets/$(PRESET).yaml $(if $(DATA),--data $(DATA))
+	$(BIN)/python stages/preset.py presets/$(PRESET).yaml $(if $(DATA),--data $(DATA)) $(foreach kv,$(SET),--set $(kv))
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,9 +1,11 @@
 """Write params.yaml from a preset: the repository defaults with the preset's values over them.
 
     python stages/preset.py presets/camvid.yaml --data /data/CamVid   # then: make repro
+    python stages/preset.py presets/camvid-cpu.yaml --data ../shared/data/CamVid --set dataset.test_split=val
 
 A preset holds only what differs from params.yaml (nested keys); `--data`
-sets dataset.path. The result is validated before it is written, and
+sets dataset.path; `--set KEY=VALUE` (repeatable, dotted key, YAML value)
+sets one more param over the preset. The result is validated before it is written, and
 params.yaml's old content is kept as params.yaml.bak; `git checkout
 params.yaml` restores the defaults.
 """
@@ -34,6 +36,8 @@ def main() -> int:
     parser.add_argument("--data", help="the dataset's root folder (dataset.path)")
     parser.add_argument("--base", type=Path, default=Path("params.yaml"), help="the defaults to start from")
     parser.add_argument("--out", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="one param over the preset, e.g. dataset.test_split=val (repeatable)")
     args = parser.parse_args()
     for path in (args.preset, args.base):
         if not path.is_file():
@@ -46,6 +50,17 @@ def main() -> int:
     params = merge(yaml.safe_load(args.base.read_text()), yaml.safe_load(args.preset.read_text()) or {})
     if args.data:
         params["dataset"]["path"] = str(Path(args.data).resolve())
+    for assignment in args.set:
+        key, sep, value = assignment.partition("=")
+        node = params
+        names = key.split(".")
+        for name in names[:-1]:
+            node = node.get(name) if isinstance(node, dict) else None
+        if not sep or not key or not isinstance(node, dict) or names[-1] not in node:
+            print(f"error: --set {assignment}: not KEY=VALUE with a KEY that params.yaml has (e.g. dataset.test_split=val)",
+                  file=sys.stderr)
+            return 1
+        node[names[-1]] = yaml.safe_load(value)
     try:
         check_params(params)
     except ParamsError as exc:

@@ -40,3 +40,19 @@ def test_a_preset_without_its_data_path_is_refused(tmp_path):
     assert done.returncode == 1
     assert "dataset.path" in done.stderr
     assert (tmp_path / "params.yaml").read_text() == (REPO / "params.yaml").read_text()
+
+
+def test_set_overrides_one_param_and_refuses_unknown_keys(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    data = tmp_path / "CamVid"
+    data.mkdir()
+    script = [sys.executable, str(REPO / "stages" / "preset.py"), str(REPO / "presets" / "camvid-cpu.yaml"),
+              "--data", str(data)]
+    bad = subprocess.run([*script, "--set", "dataset.test_splitt=val"], cwd=tmp_path, capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: --set dataset.test_splitt=val: not KEY=VALUE")
+    assert not (tmp_path / "params.yaml.bak").exists()
+    done = subprocess.run([*script, "--set", "dataset.test_split=val", "--set", "train.epochs=3"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    assert params["dataset"]["test_split"] == "val" and params["train"]["epochs"] == 3
