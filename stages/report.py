@@ -26,25 +26,13 @@ def main() -> None:
     params = load_params()
     from deal.plots import plot_curves
 
-    rows = []
-    for method in params["methods"]:
-        for r in params["rounds"]:
-            path = METRICS / "eval" / method / f"{r['id']}.json"
-            if not path.is_file():
-                fail(f"{path}: missing; run `dvc repro` (or `dvc pull`) so every evaluate stage has run")
-            rows.append(read_json(path))
+    rows = [read_stage_output(METRICS / "eval" / method / f"{r['id']}.json", "evaluate")
+            for method in params["methods"] for r in params["rounds"]]
     classes = list(rows[0]["per_class_iou"])
-    columns = ["method", "round", "labeled", "percent_labeled", "miou", "pixel_accuracy"] + [f"iou_{c}" for c in classes]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        per_class = [row["per_class_iou"][c] for c in classes]
-        writer.writerow([row["method"], row["round"], row["labeled"], f"{row['percent_labeled']:.4g}",
-                         f"{row['miou']:.6f}", f"{row['pixel_accuracy']:.6f}"]
-                        + ["" if v is None else f"{v:.6f}" for v in per_class])
-    with atomic_path(METRICS / "curves.csv") as tmp:
-        tmp.write_text(buffer.getvalue())
+    write_csv(METRICS / "curves.csv",
+              ["method", "round", "labeled", "percent_labeled", "miou", "pixel_accuracy"] + [f"iou_{c}" for c in classes],
+              ([row["method"], row["round"], row["labeled"], f"{row['percent_labeled']:.4g}", number(row["miou"]),
+                number(row["pixel_accuracy"])] + [number(row["per_class_iou"][c]) for c in classes] for row in rows))
 
     summary = {}
     for method in params["methods"]:
@@ -58,18 +46,12 @@ def main() -> None:
         }
 
     analysed = difficulty_rows(params, rows)  # the header alone when no DEAL method runs
-    columns = ["method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(analysed)
-    with atomic_path(METRICS / "difficulty.csv") as tmp:
-        tmp.write_text(buffer.getvalue())
-    for method in summary:
-        mine = [r for r in analysed if r["method"] == method]
-        if mine:
-            summary[method]["difficulty_auroc"] = float(mine[-1]["auroc"])
-            summary[method]["difficulty_spearman"] = float(mine[-1]["spearman"])
+    write_csv(METRICS / "difficulty.csv",
+              ["method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"],
+              ([r["method"], r["round"], r["labeled"], f"{r['percent_labeled']:.4g}", number(r["auroc"]),
+                number(r["spearman"]), number(r["error_share"])] for r in analysed))
+    for r in analysed:  # rows run in round order: the last one of a method wins
+        summary[r["method"]].update(difficulty_auroc=r["auroc"], difficulty_spearman=r["spearman"])
 
     reference = read_json(METRICS / "reference.json")
     full = reference["miou"] if reference.get("computed") else None
@@ -88,21 +70,36 @@ def main() -> None:
 
 def difficulty_rows(params: dict, curve_rows: list[dict]) -> list[dict]:
     """One row per DEAL method in `methods` and step, from metrics/eval/<m>/<r>_difficulty.json."""
-    labeled = {(r["method"], r["round"]): r for r in curve_rows}
+    curve = {(r["method"], r["round"]): r for r in curve_rows}
     out = []
     for method in (m for m in params["methods"] if m in params["deal_methods"]):
         for step in params["steps"]:
-            path = METRICS / "eval" / method / f"{step['cur']}_difficulty.json"
-            if not path.is_file():
-                fail(f"{path}: missing; run `dvc repro` (or `dvc pull`) so every analyze stage has run")
-            found = read_json(path)
-            curve = labeled[(method, step["cur"])]
-            out.append({"method": method, "round": step["cur"], "labeled": curve["labeled"],
-                        "percent_labeled": f"{curve['percent_labeled']:.4g}",
-                        "auroc": f"{found['auroc_difficulty_vs_error']:.6f}",
-                        "spearman": f"{found['spearman_difficulty_vs_1_minus_iou']:.6f}",
-                        "error_share": f"{found['error_share']:.6f}"})
+            found = read_stage_output(METRICS / "eval" / method / f"{step['cur']}_difficulty.json", "analyze")
+            at = curve[(method, step["cur"])]
+            out.append({"method": method, "round": step["cur"], "labeled": at["labeled"],
+                        "percent_labeled": at["percent_labeled"], "auroc": found["auroc_difficulty_vs_error"],
+                        "spearman": found["spearman_difficulty_vs_1_minus_iou"], "error_share": found["error_share"]})
     return out
+
+
+def read_stage_output(path: Path, stage: str) -> dict:
+    if not path.is_file():
+        fail(f"{path}: missing; run `dvc repro` (or `dvc pull`) so every {stage} stage has run")
+    return read_json(path)
+
+
+def number(value: float | None) -> str:
+    """A CSV cell: six decimals, empty for a class absent from test set and prediction (IoU None)."""
+    return "" if value is None else f"{value:.6f}"
+
+
+def write_csv(path: Path, header: list[str], rows) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue())
 
 
 if __name__ == "__main__":
