@@ -194,3 +194,10 @@ def test_kernel_builds_once_into_its_cache(tmp_path, monkeypatch):
         assert sorted(tmp_path.iterdir()) == built and built[0].stat().st_mtime_ns == mtime
     finally:
         pam_cpu.load_backward.cache_clear()
+
+
+def test_an_unknown_backward_choice_stops_with_the_fix(monkeypatch):
+    monkeypatch.setenv("DEAL_PAM_BACKWARD", "fast")
+    probs = torch.softmax(torch.randn(1, 3, 4, 4), dim=1).requires_grad_()
+    with pytest.raises(ValueError, match="auto .* or sdpa"):
+        ProbabilityAttention()(probs)

@@ -122,7 +122,10 @@ def symmetric_backward_for(tokens: torch.Tensor) -> ctypes.CDLL | None:
         return None  # nothing to differentiate: the kernel has no forward of its own
     if tokens.device.type != "cpu" or tokens.dtype != torch.float32 or torch.is_autocast_enabled("cpu"):
         return None
-    if os.environ.get("DEAL_PAM_BACKWARD", "auto") == "sdpa":
+    choice = os.environ.get("DEAL_PAM_BACKWARD", "auto")
+    if choice not in ("auto", "sdpa"):
+        raise ValueError(f"DEAL_PAM_BACKWARD={choice!r}: set it to auto (the default) or sdpa")
+    if choice == "sdpa":
         return None
     library = load_backward(tokens.shape[-1])
     if library is None:
@@ -160,7 +163,8 @@ class SymmetricAttention(torch.autograd.Function):
 
 
 def attention(tokens: torch.Tensor) -> torch.Tensor:
-    """Attention with q = k = v = `tokens` (B x N x C, contiguous), scale 1."""
+    """Attention with q = k = v = `tokens` (B x N x C), scale 1."""
+    tokens = tokens.contiguous()  # the kernel and SDPA's fused paths read rows in place
     library = symmetric_backward_for(tokens)
     if library is None:
         return sdpa_attention(tokens)
