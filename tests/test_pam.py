@@ -90,7 +90,7 @@ def test_difficulty_head_shapes_and_detach(detach):
 
 
 @pytest.mark.skipif(not HAS_COMPILER, reason="no C compiler: the symmetric backward is not built here")
-def test_symmetric_backward_at_the_camvid_grid_is_as_exact_as_sdpa():
+def test_symmetric_backward_at_the_camvid_grid_is_as_exact_as_sdpa(monkeypatch):
     # One image of the published CamVid grid against float64: the kernel's
     # float32 error must stay within 2x of SDPA's own backward.
     torch.manual_seed(0)
@@ -110,11 +110,8 @@ def test_symmetric_backward_at_the_camvid_grid_is_as_exact_as_sdpa():
     (naive_probability_attention(p64, pam.gamma.detach().double()) * upstream.double()).sum().backward()
     out, symmetric = input_gradient(probs)
     assert uses_symmetric_backward(out)
-    os.environ["DEAL_PAM_BACKWARD"] = "sdpa"
-    try:
-        _, sdpa = input_gradient(probs)
-    finally:
-        del os.environ["DEAL_PAM_BACKWARD"]
+    monkeypatch.setenv("DEAL_PAM_BACKWARD", "sdpa")
+    _, sdpa = input_gradient(probs)
     symmetric_error = (symmetric - p64.grad).abs().max().item()
     sdpa_error = (sdpa - p64.grad).abs().max().item()
     assert symmetric_error < max(2 * sdpa_error, 1e-7), (symmetric_error, sdpa_error)

@@ -96,7 +96,7 @@ static inline vf lanes_below(int j, int n) {
 }
 
 /* Arrays with a `t` suffix are class-major (NC rows of np floats, np = N
- * rounded up to W, zero past N) so that a vector holds 16 tokens. */
+ * rounded up to W, zero past N) so that a vector holds W tokens. */
 
 /* Z over one block pair; the diagonal block adds its rows only. */
 static void rowsum_block(int n, int np, const float *xt, int i0, int i1, int j0, int j1, int diagonal,
@@ -193,12 +193,13 @@ static void grad_block(int n, int np, const float *xt, const float *ut, const fl
 }
 
 /* One pass over every image's upper-triangle block pairs, split evenly over
- * the threads; each thread adds into its own copy of `acc` (stride
- * `acc_stride` floats per thread, `image_stride` per image). */
+ * the threads; each thread adds into its own copy of `acc`: batch x np row
+ * sums (rowsum) or batch x NC x np gradients. */
 static void pass(int rowsum, int batch, int n, int np, float shift, const float *xt, const float *ut,
-                 const float *bt, float *acc, long acc_stride, long image_stride, int threads) {
+                 const float *bt, float *acc, int threads) {
     const int nb = (n + BS - 1) / BS;
     const long pairs = (long)nb * (nb + 1) / 2, total = pairs * batch, img = (long)NC * np;
+    const long image_stride = rowsum ? np : img, acc_stride = batch * image_stride;
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -251,7 +252,7 @@ int pam_backward(int batch, int n, const float *x, const float *out, const float
             if (sq > shift) shift = sq;
         }
 
-    pass(1, batch, n, np, shift, xt, NULL, NULL, z, (long)batch * np, np, threads);
+    pass(1, batch, n, np, shift, xt, NULL, NULL, z, threads);
 
     for (long b = 0; b < batch; b++)
         for (int i = 0; i < n; i++) {
@@ -263,7 +264,7 @@ int pam_backward(int batch, int n, const float *x, const float *out, const float
             for (int c = 0; c < NC; c++) ut[b * img + c * np + i] = d[c] / zi;
         }
 
-    pass(0, batch, n, np, shift, xt, ut, bt, acc, (long)batch * img, img, threads);
+    pass(0, batch, n, np, shift, xt, ut, bt, acc, threads);
 
     for (long b = 0; b < batch; b++)
         for (int i = 0; i < n; i++)
