@@ -1,14 +1,18 @@
 """The pipeline's params: validation and the budget schedule.
 
 Plain Python (no torch, no DVC): stages call `check_params` before they
-read or write anything, so a bad params file stops every stage with one line
-per problem naming the param and the fix.
+read or write anything, and `make repro` (stages/host.py) before DVC runs, so
+a bad params file stops with one line per problem naming the param and the fix.
+Every param is checked for its type and range, and an unknown key is named
+with the nearest valid one: a typo never falls back to a default silently.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
+import re
 from collections.abc import Mapping
 
 DATASET_KINDS = ("synthetic", "camvid", "cityscapes", "folder")
@@ -19,6 +23,16 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # acquisition methods the pipeline knows; deal_* need the difficulty branch
 BASELINES = ("random", "entropy", "margin", "least_confidence", "qbc", "qbc_bald", "coreset", "vaal", "learning_loss")
 DEAL_METHODS = ("deal_ds", "deal_de")
+# as the library's constants (deal.acquisition.qbc, .coreset; a test keeps them equal)
+QBC_STRATEGIES = ("split", "repeat")
+QBC_RESOLUTIONS = ("full", "low")
+CORESET_METRICS = ("euclidean", "cosine")
+# where the generate stage writes the embedded scenes (dvc.yaml); the synthetic default of dataset.path
+SYNTHETIC_PATH = "data/synthetic"
+# encoder weights live here, in the repository, so that DVC hashes them (`dvc add`): see check_weights
+WEIGHTS_DIR = "weights"
+# names that reach a stage command or a path (round ids): no shell or path syntax
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ParamsError(Exception):
@@ -29,21 +43,220 @@ class ParamsError(Exception):
         super().__init__("\n".join(lines))
 
 
-def budget_count(value, train_size: int, name: str, problems: list[str]) -> int:
-    """An image count from an int or a percent string like "10%" of the train split."""
-    if isinstance(value, bool):
-        value = None
-    if isinstance(value, int):
+# ---------------------------------------------------------------- value specs
+# A spec is (test, what): `test(value)` is True for a valid value; `what` says
+# what is expected, for the error line.
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def integer(low: int | None = None, high: int | None = None, why: str = ""):
+    bounds = f" >= {low}" if high is None and low is not None else (f" in [{low}, {high}]" if low is not None else "")
+    return (lambda v: _is_int(v) and (low is None or v >= low) and (high is None or v <= high),
+            f"an int{bounds}{why}")
+
+
+def number(low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False,
+           why: str = ""):
+    def test(v) -> bool:
+        if not _is_number(v):
+            return False
+        if low is not None and (v < low or (low_open and v == low)):
+            return False
+        return high is None or (v < high if high_open else v <= high)
+
+    if low is not None and high is not None:
+        bounds = f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        bounds = f" {'>' if low_open else '>='} {low:g}"
+    else:
+        bounds = ""
+    return test, f"a number{bounds}{why}"
+
+
+def boolean():
+    return (lambda v: isinstance(v, bool)), "true or false"
+
+
+def choice(*values):
+    return (lambda v: isinstance(v, str) and v in values), f"one of {', '.join(values)}"
+
+
+def optional(spec):
+    test, what = spec
+    return (lambda v: v is None or test(v)), f"{what}, or null"
+
+
+def pair(spec, ordered: bool = False):
+    test, what = spec
+    return ((lambda v: isinstance(v, list) and len(v) == 2 and all(test(x) for x in v) and (not ordered or v[0] <= v[1])),
+            f"[a, b], each {what}" + (", a <= b" if ordered else ""))
+
+
+def list_of(spec, min_len: int = 1):
+    test, what = spec
+    return (lambda v: isinstance(v, list) and len(v) >= min_len and all(test(x) for x in v)), f"a list of {what}"
+
+
+def device():
+    return ((lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", v) is not None),
+            "auto (CUDA when present), cpu, cuda or cuda:N")
+
+
+
+SECTIONS = {
+    "dataset": {
+        "kind": None,  # checked below, with its own message
+        "path": None,
+        "size": pair(integer(32)),
+        "test_split": choice("test", "val"),
+        "val_holdout": integer(0),
+        "synthetic": {
+            "height": integer(32), "width": integer(32), "train": integer(1), "val": integer(0), "test": integer(1),
+        },
+    },
+    "budget": {"initial": None, "batch": None},  # budget_count
+    "model": {
+        "width_mult": number(0, low_open=True),
+        "head_channels": integer(1),
+        "pretrained": None,  # check_weights
+    },
+    "train": {
+        "epochs": integer(1, why=" (passes over the labeled pool a round)"),
+        "iterations": optional(integer(1)),
+        "batch_size": integer(1),
+        "lr": number(0, low_open=True),
+        "head_lr_mult": number(0, low_open=True),
+        "momentum": number(0, 1, high_open=True),
+        "weight_decay": number(0),
+        "poly_power": number(0),
+        "val_every": integer(1),
+        "crop": pair(integer(8)),
+        "scale": pair(number(0, low_open=True), ordered=True),
+        "flip": boolean(),
+        "precision": choice(*PRECISIONS),
+        "device": device(),
+        "num_workers": integer(0),
+        "threads": integer(0, why=" (0: torch's default)"),
+    },
+    "reference": {"train": boolean()},
+    "deal": {
+        "mode": None,  # checked below, with its own message
+        "grid": None,
+        "loss": None,
+        "lambda": number(0),
+        "void_as_correct": boolean(),
+        "iterations": integer(1),
+    },
+}
+TOP_LEVEL = ("seed", "dataset", "budget", "methods", "baselines", "deal_methods", "method_cfg", "method_train",
+             "rounds", "steps", "model", "train", "reference", "deal")
+RHO = number(0, 1, low_open=True, why=" (the scored fraction of the unlabeled pool)")
+# method_cfg.<method>: what each method's score stage reads
+METHOD_OPTIONS = {
+    **{m: {"rho": RHO} for m in ("random", "entropy", "margin", "least_confidence", "deal_ds", "learning_loss")},
+    **{m: {"rho": RHO, "passes": integer(1), "strategy": choice(*QBC_STRATEGIES),
+           "passes_per_batch": optional(integer(1)), "max_batch": integer(1), "resolution": choice(*QBC_RESOLUTIONS),
+           "seed": integer(0)} for m in ("qbc", "qbc_bald")},
+    "coreset": {"rho": RHO, "metric": choice(*CORESET_METRICS), "chunk": integer(1)},
+    "vaal": {"rho": RHO, "latent_dim": integer(1), "channels": list_of(integer(1)), "image_size": integer(8),
+             "disc_hidden": integer(1), "disc_layers": integer(1), "beta": number(0), "adversary_weight": number(0),
+             "kl_reduction": choice("sum", "mean"), "lr": number(0, low_open=True), "batch_size": integer(1),
+             "iterations": integer(1), "vae_steps": integer(1), "joint_batches": boolean(), "disc_steps": integer(1),
+             "seed": integer(0), "precision": choice(*PRECISIONS), "device": device()},
+    "deal_de": {"rho": RHO, "k": None, "span": None},  # their own messages below
+}
+# method_train.<method>: options of the training recipe ({} is the shared one)
+TRAIN_OPTIONS = {m: {} for m in BASELINES + DEAL_METHODS}
+TRAIN_OPTIONS["learning_loss"] = {"hidden": None, "lambda": None, "margin": None, "detach_after": None}
+
+
+def shown(value) -> str:
+    """A value as params.yaml spells it: null, true, 'text', [1, 2]."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, list):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    return repr(value)
+
+
+def nearest(name, known) -> str:
+    """`; did you mean X?` for the closest of `known`, or the list of them."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(map(str, known))}"
+
+
+def check_keys(node: Mapping, known, name: str, problems: list[str]) -> None:
+    """Unknown keys of `node` (at `name`), each with the nearest known one."""
+    for key in node:
+        if key not in known:
+            problems.append(f"params.yaml: {name}{key}: unknown key; {nearest(key, known)}")
+
+
+def check_section(node, schema: Mapping, name: str, problems: list[str]) -> bool:
+    """Walk `node` against `schema`; True when it is a mapping (its keys may still have problems)."""
+    if not isinstance(node, Mapping):
+        problems.append(f"params.yaml: {name}: {shown(node)}; a mapping of {', '.join(schema)}; "
+                        "copy it from the repository's params.yaml")
+        return False
+    check_keys(node, schema, f"{name}.", problems)
+    for key, spec in schema.items():
+        full = f"{name}.{key}"
+        if key not in node:
+            problems.append(f"params.yaml: {full}: missing; add it (the repository's params.yaml has every key)")
+        elif isinstance(spec, Mapping):
+            check_section(node[key], spec, full, problems)
+        elif spec is not None:
+            test, what = spec
+            if not test(node[key]):
+                problems.append(f"params.yaml: {full}: {shown(node[key])}; {what}")
+    return True
+
+
+# ---------------------------------------------------------------- budget
+
+
+def budget_count(value, train_size: int | None, name: str, problems: list[str]) -> int:
+    """An image count from an int or a percent string like "10%" of the train split.
+
+    With `train_size` None (the split not known yet) only the value's form and
+    range are checked, and 0 is returned for a percent.
+    """
+    generic = f"params.yaml: {name}: {value!r} is not a positive image count or percent; write e.g. 40 or \"10%\""
+    if _is_int(value):
         count = value
     elif isinstance(value, str) and value.strip().endswith("%"):
         try:
-            count = round(float(value.strip()[:-1]) * train_size / 100)
+            percent = float(value.strip()[:-1])
         except ValueError:
-            count = -1
+            percent = math.nan
+        if not (math.isfinite(percent) and percent > 0):
+            problems.append(generic)
+            return 0
+        if percent > 100:
+            problems.append(f"params.yaml: {name}: {value!r} is more than the whole train split; "
+                            "a percent of the train split is in (0, 100]")
+            return 0
+        if train_size is None:
+            return 0
+        count = round(percent * train_size / 100)
+        if count < 1:
+            problems.append(f"params.yaml: {name}: {value!r} of the {train_size} train images is 0 images; raise it")
+            return 0
     else:
-        count = -1
-    if count <= 0:
-        problems.append(f"params.yaml: {name}: {value!r} is not a positive image count or percent; write e.g. 40 or \"10%\"")
+        problems.append(generic)
+        return 0
+    if count < 1:
+        problems.append(generic)
+        return 0
+    if train_size is not None and count > train_size:
+        problems.append(f"params.yaml: {name}: {value!r} is more than the {train_size} images of the train split; lower it")
         return 0
     return count
 
@@ -58,35 +271,120 @@ def schedule(params: Mapping, train_size: int) -> list[int]:
     return [initial + i * batch for i in range(len(params["rounds"]))]
 
 
-def check_params(params: Mapping, train_size: int | None = None, root: str = ".") -> None:
+def known_train_size(params: Mapping) -> int | None:
+    """The train split's size where params alone say it: the embedded generator's count."""
+    data = params.get("dataset")
+    if isinstance(data, Mapping) and data.get("kind") == "synthetic" and isinstance(data.get("synthetic"), Mapping):
+        train = data["synthetic"].get("train")
+        return train if _is_int(train) and train > 0 else None
+    return None
+
+
+# ---------------------------------------------------------------- check_params
+
+
+def check_params(params, train_size: int | None = None, root: str = ".") -> None:
     """Raise ParamsError listing every problem found in `params`.
 
-    `train_size` (the train split's size, known after `prepare`) enables the
-    budget checks; `root` resolves a relative data path.
+    `train_size` (the train split's size, known after `prepare`; for the
+    embedded generator, from its params) enables the budget checks; `root`
+    resolves relative data and weights paths.
     """
+    if not isinstance(params, Mapping):
+        raise ParamsError([f"params.yaml: {params!r} is not a mapping of sections; restore it (git checkout params.yaml)"])
     problems: list[str] = []
-    need = ("seed", "dataset", "budget", "methods", "baselines", "deal_methods", "rounds", "steps",
-            "model", "train", "deal", "method_cfg", "method_train")
-    missing = [k for k in need if k not in params]
+    missing = [k for k in TOP_LEVEL if k not in params]
     if missing:
         raise ParamsError([f"params.yaml: missing section {k!r}; copy it from the repository's params.yaml" for k in missing])
+    check_keys(params, TOP_LEVEL, "", problems)
+    if not (_is_int(params["seed"]) and params["seed"] >= 0):
+        problems.append(f"params.yaml: seed: {params['seed']!r}; an int >= 0")
+    ok = {name: check_section(params[name], schema, name, problems) for name, schema in SECTIONS.items()}
 
-    data = params["dataset"]
-    kind = data.get("kind")
+    if ok["dataset"]:
+        check_dataset(params["dataset"], root, problems)
+    if ok["budget"]:
+        for key in ("initial", "batch"):
+            if key in params["budget"]:
+                budget_count(params["budget"][key], None, f"budget.{key}", problems)
+    if ok["model"]:
+        check_weights(params["model"], root, problems)
+    if ok["deal"]:
+        deal = params["deal"]
+        if deal.get("mode") not in DEAL_MODES:
+            problems.append(f"params.yaml: deal.mode: {deal.get('mode')!r}; use joint (published) or decoupled")
+        if deal.get("loss") not in DIFFICULTY_LOSSES:
+            problems.append(f"params.yaml: deal.loss: {deal.get('loss')!r}; use weighted_bce (published) or bce")
+        grid = deal.get("grid")
+        if not (isinstance(grid, list) and len(grid) == 2 and all(_is_int(g) and g > 0 for g in grid)):
+            problems.append(f"params.yaml: deal.grid: {grid!r}; give the attention grid as [h, w]")
+    methods = check_methods(params, problems)
+    ids = check_rounds(params, problems)
+
+    if train_size is None:
+        train_size = known_train_size(params)
+    if train_size is not None and not problems:
+        check_budget(params, methods, ids, train_size, problems)
+    if problems:
+        raise ParamsError(problems)
+
+
+def check_dataset(data: Mapping, root: str, problems: list[str]) -> None:
+    kind, path = data.get("kind"), data.get("path")
     if kind not in DATASET_KINDS:
         problems.append(f"params.yaml: dataset.kind: unknown dataset {kind!r}; use one of {', '.join(DATASET_KINDS)}")
-    elif kind != "synthetic":
-        path = data.get("path")
-        if not path:
-            problems.append(f"params.yaml: dataset.path: {kind} needs the data's folder; set dataset.path (e.g. -S dataset.path=/data/{kind})")
-        elif not os.path.isdir(os.path.join(root, path)):
-            problems.append(f"params.yaml: dataset.path: {path!r} is not a folder; point it at the {kind} root")
-    size = data.get("size")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s >= 32 for s in size)):
-        problems.append(f"params.yaml: dataset.size: {size!r}; give [height, width], each an int >= 32")
+    elif kind == "synthetic":
+        if not (isinstance(path, str) and os.path.normpath(path) == os.path.normpath(SYNTHETIC_PATH)):
+            problems.append(f"params.yaml: dataset.path: {shown(path)}; the embedded scenes are generated into "
+                            f"{SYNTHETIC_PATH} (the generate stage): set dataset.path: {SYNTHETIC_PATH}")
+    elif not path:
+        problems.append(f"params.yaml: dataset.path: {kind} needs the data's folder; set dataset.path (e.g. -S dataset.path=/data/{kind})")
+    elif not isinstance(path, str):
+        problems.append(f"params.yaml: dataset.path: {path!r}; a folder path")
+    elif os.path.normpath(path) == os.path.normpath(SYNTHETIC_PATH):
+        problems.append(f"params.yaml: dataset.path: {path!r} is where the embedded scenes are generated; "
+                        f"point it at the {kind} root (e.g. make preset PRESET={kind} DATA=/data/{kind})")
+    elif not os.path.isdir(os.path.join(root, path)):
+        problems.append(f"params.yaml: dataset.path: {path!r} is not a folder; point it at the {kind} root")
 
-    methods = list(params["methods"] or [])
+
+def check_weights(model: Mapping, root: str, problems: list[str]) -> None:
+    """model.pretrained: null, or a state dict inside weights/, where the train stages' folder dep sees it."""
+    path = model.get("pretrained")
+    if path is None:
+        return
+    if not (isinstance(path, str) and path.strip()):
+        problems.append(f"params.yaml: model.pretrained: {path!r}; null, or the path of a local torchvision "
+                        f"mobilenet_v2 state dict in {WEIGHTS_DIR}/")
+        return
+    inside = os.path.normpath(path).split(os.sep)
+    if os.path.isabs(path) or len(inside) < 2 or inside[0] != WEIGHTS_DIR:
+        problems.append(f"params.yaml: model.pretrained: {path!r} is outside {WEIGHTS_DIR}/, so DVC would not see it change; "
+                        f"copy it into {WEIGHTS_DIR}/ (then `dvc add {WEIGHTS_DIR}/{os.path.basename(path)}`) and "
+                        f"set model.pretrained: {WEIGHTS_DIR}/{os.path.basename(path)}")
+    elif not os.path.isfile(os.path.join(root, path)):
+        problems.append(f"params.yaml: model.pretrained: {path!r} is not a file; put the state dict there "
+                        "(`dvc pull` if a teammate added it) or set model.pretrained: null")
+    elif model.get("width_mult") != 1.0:
+        problems.append(f"params.yaml: model.width_mult: {model.get('width_mult')!r}; ImageNet weights "
+                        "(model.pretrained) need width_mult 1.0")
+
+
+def check_methods(params: Mapping, problems: list[str]) -> list[str]:
+    """methods, baselines, deal_methods, method_cfg and method_train; returns the known methods listed."""
     known = BASELINES + DEAL_METHODS
+    lists = {}
+    for key in ("methods", "baselines", "deal_methods"):
+        value = params[key]
+        if value is None:
+            value = []
+        if not (isinstance(value, list) and all(isinstance(m, str) for m in value)):
+            problems.append(f"params.yaml: {key}: {shown(value)}; a list of method names, e.g. [random, entropy, deal_ds, deal_de]")
+            value = []
+        lists[key] = value
+    methods = lists["methods"]
+    if not methods and isinstance(params["methods"], (list, type(None))):
+        problems.append("params.yaml: methods: empty; list at least one method, e.g. [random, deal_de]")
     for m in methods:
         if m not in known:
             problems.append(f"params.yaml: methods: unknown method {m!r}; use any of {', '.join(known)}")
@@ -94,37 +392,79 @@ def check_params(params: Mapping, train_size: int | None = None, root: str = "."
         problems.append("params.yaml: methods: a method is listed twice; list each once")
     expected_deal = [m for m in methods if m in DEAL_METHODS]
     expected_base = [m for m in methods if m in BASELINES]
-    if list(params["deal_methods"] or []) != expected_deal:
+    if lists["deal_methods"] != expected_deal:
         problems.append(f"params.yaml: deal_methods: must list the DEAL methods of `methods` in order: {expected_deal}")
-    if list(params["baselines"] or []) != expected_base:
+    if lists["baselines"] != expected_base:
         problems.append(f"params.yaml: baselines: must list the other methods of `methods` in order: {expected_base}")
-    for m in methods:
-        if m in known and not isinstance(params["method_cfg"].get(m), Mapping):
-            problems.append(f"params.yaml: method_cfg.{m}: missing; add its options (at least rho)")
+
+    cfgs, trains = params["method_cfg"], params["method_train"]
+    for key, node in (("method_cfg", cfgs), ("method_train", trains)):
+        if not isinstance(node, Mapping):
+            problems.append(f"params.yaml: {key}: {shown(node)}; a mapping of method name to its options; "
+                            "copy it from the repository's params.yaml")
+        else:
+            check_keys(node, known, f"{key}.", problems)
+    for m in known:
+        listed = m in methods
+        if isinstance(cfgs, Mapping) and (listed or m in cfgs):
+            cfg = cfgs.get(m)
+            if isinstance(cfg, Mapping):
+                check_method_cfg(m, cfg, problems)
+            else:
+                problems.append(f"params.yaml: method_cfg.{m}: missing; add its options (at least rho)")
+        if not (isinstance(trains, Mapping) and (listed or m in trains)):
             continue
-        if m not in known:
-            continue
-        cfg = params["method_cfg"][m]
-        rho = cfg.get("rho")
-        if not (isinstance(rho, (int, float)) and 0 < rho <= 1):
-            problems.append(f"params.yaml: method_cfg.{m}.rho: {rho!r}; the scored fraction of the unlabeled pool is in (0, 1]")
-        train_options = params["method_train"].get(m)
-        if not isinstance(train_options, Mapping):
+        options = trains.get(m)
+        if not isinstance(options, Mapping):
             problems.append(f"params.yaml: method_train.{m}: missing; add `{m}: {{}}` (the shared recipe) or its options")
         elif m == "learning_loss":
-            check_learning_loss(train_options, problems)
-        if m == "deal_de":
-            if not (isinstance(cfg.get("k"), int) and cfg["k"] >= 2):
-                problems.append(f"params.yaml: method_cfg.deal_de.k: {cfg.get('k')!r}; the number of difficulty levels is an int >= 2")
-            if cfg.get("span") not in BIN_SPANS:
-                problems.append(f"params.yaml: method_cfg.deal_de.span: {cfg.get('span')!r}; use image (published) or fixed")
+            check_keys(options, TRAIN_OPTIONS[m], f"method_train.{m}.", problems)
+            check_learning_loss(options, problems)
+        elif options:
+            for key in options:
+                problems.append(f"params.yaml: method_train.{m}.{key}: unknown key; {m} trains with the shared recipe "
+                                f"and takes no options (set them in train:, or write `{m}: {{}}`)")
+    return [m for m in methods if m in known]
 
-    rounds = params["rounds"] or []
-    steps = params["steps"] or []
-    ids = [r.get("id") if isinstance(r, Mapping) else None for r in rounds]
-    if len(rounds) < 1 or None in ids:
+
+def check_method_cfg(m: str, cfg: Mapping, problems: list[str]) -> None:
+    schema = METHOD_OPTIONS[m]
+    check_keys(cfg, schema, f"method_cfg.{m}.", problems)
+    rho = cfg.get("rho")
+    if not (_is_number(rho) and 0 < rho <= 1):
+        problems.append(f"params.yaml: method_cfg.{m}.rho: {rho!r}; the scored fraction of the unlabeled pool is in (0, 1]")
+    for key, spec in schema.items():
+        if spec is not None and key != "rho" and key in cfg and not spec[0](cfg[key]):
+            problems.append(f"params.yaml: method_cfg.{m}.{key}: {cfg[key]!r}; {spec[1]}")
+    if m == "deal_de":
+        if not (_is_int(cfg.get("k")) and cfg["k"] >= 2):
+            problems.append(f"params.yaml: method_cfg.deal_de.k: {cfg.get('k')!r}; the number of difficulty levels is an int >= 2")
+        if cfg.get("span") not in BIN_SPANS:
+            problems.append(f"params.yaml: method_cfg.deal_de.span: {cfg.get('span')!r}; use image (published) or fixed")
+
+
+def check_rounds(params: Mapping, problems: list[str]) -> list[str]:
+    """rounds and steps; returns the round ids (empty when they are unusable)."""
+    rounds, steps = params["rounds"], params["steps"]
+    if not (isinstance(rounds, list) and rounds and all(isinstance(r, Mapping) and "id" in r for r in rounds)):
         problems.append("params.yaml: rounds: a list of {id: r0}, {id: r1}, ...; every entry needs an id")
-    elif ids[0] != "r0":
+        return []
+    ids = [r["id"] for r in rounds]
+    bad = False
+    for i, r in enumerate(rounds):
+        check_keys(r, ("id",), f"rounds[{i}].", problems)
+        if not (isinstance(r["id"], str) and SAFE_NAME.fullmatch(r["id"])):
+            problems.append(f"params.yaml: rounds[{i}].id: {r['id']!r}; a round id is letters, digits, _ and - only "
+                            "(it names stages and folders), e.g. r1")
+            bad = True
+    if bad:
+        return []
+    if not isinstance(steps, list) or not all(isinstance(s, Mapping) for s in steps):
+        problems.append(f"params.yaml: steps: {shown(steps)}; a list of {{cur: r0, next: r1}}, ... (one between each two rounds)")
+        return []
+    for i, step in enumerate(steps):
+        check_keys(step, ("cur", "next"), f"steps[{i}].", problems)
+    if ids[0] != "r0":
         problems.append(f"params.yaml: rounds[0].id: {ids[0]!r}; the first round is r0 (the shared initial model)")
     elif len(set(ids)) != len(ids):
         problems.append("params.yaml: rounds: round ids repeat; give each round a new id")
@@ -133,41 +473,37 @@ def check_params(params: Mapping, train_size: int | None = None, root: str = "."
     else:
         for i, step in enumerate(steps):
             want = {"cur": ids[i], "next": ids[i + 1]}
-            if not isinstance(step, Mapping) or {k: step.get(k) for k in want} != want:
-                problems.append(f"params.yaml: steps[{i}]: {step!r} does not chain the rounds; it must be {want}")
+            if {k: step.get(k) for k in want} != want:
+                problems.append(f"params.yaml: steps[{i}]: {dict(step)!r} does not chain the rounds; it must be {want}")
+    return ids
 
-    deal = params["deal"]
-    if deal.get("mode") not in DEAL_MODES:
-        problems.append(f"params.yaml: deal.mode: {deal.get('mode')!r}; use joint (published) or decoupled")
-    if deal.get("loss") not in DIFFICULTY_LOSSES:
-        problems.append(f"params.yaml: deal.loss: {deal.get('loss')!r}; use weighted_bce (published) or bce")
-    grid = deal.get("grid")
-    if not (isinstance(grid, list) and len(grid) == 2 and all(isinstance(g, int) and g > 0 for g in grid)):
-        problems.append(f"params.yaml: deal.grid: {grid!r}; give the attention grid as [h, w]")
-    if params["train"].get("precision") not in PRECISIONS:
-        problems.append(f"params.yaml: train.precision: {params['train'].get('precision')!r}; use one of {', '.join(PRECISIONS)}")
 
-    if train_size is not None and not problems:
-        counts = schedule(params, train_size) if rounds else []
-        if counts and counts[-1] > train_size:
-            problems.append(
-                f"params.yaml: budget: {len(rounds)} rounds need {counts[-1]} labeled images but the train split has "
-                f"{train_size}; lower budget.batch or drop rounds"
-            )
-        elif counts:
-            batch = counts[1] - counts[0] if len(counts) > 1 else 0
-            for m in methods:
-                rho = params["method_cfg"][m]["rho"]
-                for i, labeled in enumerate(counts[:-1]):
-                    scored = math.ceil(rho * (train_size - labeled) - 1e-9)  # as pools.subsample
-                    if batch > scored:
-                        problems.append(
-                            f"params.yaml: budget.batch: {batch} is larger than the {scored} images method {m} scores "
-                            f"after {ids[i]} (rho {rho} of {train_size - labeled} unlabeled); lower the batch or raise method_cfg.{m}.rho"
-                        )
-                        break
-    if problems:
-        raise ParamsError(problems)
+def check_budget(params: Mapping, methods: list[str], ids: list[str], train_size: int, problems: list[str]) -> None:
+    """The schedule against the train split: enough images, and each batch within what a method scores."""
+    found: list[str] = []
+    initial = budget_count(params["budget"]["initial"], train_size, "budget.initial", found)
+    batch = budget_count(params["budget"]["batch"], train_size, "budget.batch", found)
+    if found:
+        problems.extend(found)
+        return
+    counts = [initial + i * batch for i in range(len(ids))]
+    if counts and counts[-1] > train_size:
+        problems.append(
+            f"params.yaml: budget: {len(ids)} rounds need {counts[-1]} labeled images but the train split has "
+            f"{train_size}; lower budget.batch or drop rounds"
+        )
+        return
+    step = counts[1] - counts[0] if len(counts) > 1 else 0
+    for m in methods:
+        rho = params["method_cfg"][m]["rho"]
+        for i, labeled in enumerate(counts[:-1]):
+            scored = math.ceil(rho * (train_size - labeled) - 1e-9)  # as pools.subsample
+            if step > scored:
+                problems.append(
+                    f"params.yaml: budget.batch: {step} is larger than the {scored} images method {m} scores "
+                    f"after {ids[i]} (rho {rho} of {train_size - labeled} unlabeled); lower the batch or raise method_cfg.{m}.rho"
+                )
+                break
 
 
 def check_learning_loss(options: Mapping, problems: list[str]) -> None:
@@ -181,6 +517,6 @@ def check_learning_loss(options: Mapping, problems: list[str]) -> None:
         if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low):
             problems.append(f"{name}.{key}: {value!r}; a number >= 0 (paper: 1)")
     detach = options.get("detach_after", "missing")
-    if detach is not None and not (isinstance(detach, (int, float)) and 0 <= detach <= 1):
+    if detach is not None and not (_is_number(detach) and 0 <= detach <= 1):
         problems.append(f"{name}.detach_after: {detach!r}; the fraction of epochs before the features are detached, "
                         "in [0, 1] (paper: 0.6), or null for never")

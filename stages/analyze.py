@@ -23,7 +23,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    METRICS, POOLS, RUNS, atomic_path, dataset_info, load_model, load_params, load_split, read_json,
+    METRICS, POOLS, RUNS, atomic_path, dataset_info, load_model, load_params, load_split, read_json, read_scores,
     set_threads, split_ids, stage_args, train_config, write_json,
 )
 
@@ -87,10 +87,7 @@ def main() -> None:
 
     # the images this round's scores selected, with their difficulty maps
     added = read_json(POOLS / args.next / f"{args.method}.json")["added"]
-    scores = {}
-    with open(run / "scores.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            scores[row["id"]] = float(row["score"])
+    scores = dict(read_scores(run / "scores.csv"))
     sel_images, sel_masks = load_split("train", added)
     sel_maps = [torch.sigmoid(out.difficulty_logits.float())[:, 0].cpu().numpy()
                 for out, _ in predict(model, InMemorySegmentation(sel_images, sel_masks), cfg)]

@@ -8,8 +8,12 @@ functions that need it.
 from __future__ import annotations
 
 import argparse
+import csv
+import glob
+import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -22,7 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deal.config import ParamsError, check_params, schedule  # noqa: E402
+from deal.config import ParamsError, check_params, known_train_size, schedule  # noqa: E402
 
 PREPARED = Path("data/prepared")
 POOLS = Path("data/pools")
@@ -39,22 +43,94 @@ def fail(lines) -> None:
 
 
 def load_params(path: str | Path = "params.yaml", with_train_size: bool = True) -> dict:
-    """params.yaml, validated; the budget checks run once the data is prepared."""
+    """params.yaml, validated; the budget checks run where the train split's size is known
+    (the embedded generator's params, or the prepared data)."""
     try:
         params = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
-        fail(f"{path}: cannot read params ({exc}); restore it from git")
-    train_size = None
-    if with_train_size and (PREPARED / "ids.json").is_file():
+        fail(f"{path}: cannot read params ({str(exc).splitlines()[0]}); fix it or restore it (git checkout {path})")
+    train_size = known_train_size(params) if isinstance(params, dict) else None
+    if with_train_size and train_size is None and (PREPARED / "ids.json").is_file():
         train_size = len(read_json(PREPARED / "ids.json")["train"])
     try:
         check_params(params, train_size=train_size)
     except ParamsError as exc:
         fail(exc.lines)
+    sweep_stale()
     return params
 
 
+def unreadable(path: str | Path, exc: BaseException) -> None:
+    """Stop on a truncated or corrupt input: one line naming it and the fix."""
+    reason = (str(exc).strip().splitlines() or [""])[0][:160]
+    fail(f"{path}: unreadable, truncated or corrupt ({type(exc).__name__}: {reason}); "
+         f"restore it with `dvc checkout -f {path}`, or delete it and rerun `dvc repro`")
+
+
+def missing(path: str | Path) -> None:
+    fail(f"{path}: missing; run `dvc repro` (or `dvc pull`) so the stage that writes it runs")
+
+
 # ---------------------------------------------------------------- atomic writes
+
+
+TMP_SUFFIX = ".tmp"
+# .<name>.<pid>-<random>.tmp: the writer's pid tells a killed writer's leftover from a live one's file
+TMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)-[^./]+\.tmp")
+OUTPUT_ROOTS = ("data", "runs", "metrics", "figures")
+
+
+def tmp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}-"
+
+
+def _is_stale(name: str) -> bool:
+    """A temporary of ours whose writer is gone (SIGKILL, power loss)."""
+    match = TMP_NAME.fullmatch(name)
+    if match is None:
+        return False
+    pid = int(match["pid"])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def clear_stale(path: Path) -> None:
+    """Remove what killed writers of `path` left beside it: the next write of a target leaves none."""
+    for stale in path.parent.glob(glob.escape(f".{path.name}.") + "*" + TMP_SUFFIX):
+        if _is_stale(stale.name):
+            _remove(stale)
+
+
+def sweep_stale(root: str | Path = ".") -> list[Path]:
+    """Remove every temporary a killed writer left under the output folders; return them.
+
+    Run by each stage before it writes and by the stage host when DVC is done,
+    so that a leftover of a stage whose rerun DVC served from its run-cache
+    (no code of ours ran) goes too.
+    """
+    removed = []
+    for top in OUTPUT_ROOTS:
+        for folder, dirs, files in os.walk(Path(root) / top):
+            for name in [*dirs, *files]:
+                if name.startswith(".") and name.endswith(TMP_SUFFIX) and _is_stale(name):
+                    _remove(Path(folder) / name)
+                    removed.append(Path(folder) / name)
+            dirs[:] = [d for d in dirs if not (d.startswith(".") and d.endswith(TMP_SUFFIX))]
+    return removed
 
 
 @contextmanager
@@ -62,7 +138,8 @@ def atomic_path(path: str | Path):
     """Yield a temporary path beside `path`; rename it into place on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clear_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -77,7 +154,8 @@ def atomic_dir(path: str | Path):
     """Yield a temporary folder beside `path`; it replaces `path` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    clear_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent))
     try:
         yield tmp
         if path.exists():
@@ -94,7 +172,32 @@ def write_json(path: str | Path, payload) -> None:
 
 
 def read_json(path: str | Path):
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        missing(path)
+    except (OSError, ValueError) as exc:
+        unreadable(path, exc)
+
+
+def read_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        missing(path)
+    except (OSError, ValueError, EOFError) as exc:
+        unreadable(path, exc)
+
+
+def read_scores(path: str | Path) -> list[tuple[str, float]]:
+    """A score stage's scores.csv: (id, score) rows, highest first."""
+    try:
+        with open(path, newline="") as f:
+            return [(row["id"], float(row["score"])) for row in csv.DictReader(f)]
+    except FileNotFoundError:
+        missing(path)
+    except (OSError, ValueError, KeyError, TypeError, csv.Error) as exc:
+        unreadable(path, exc)
 
 
 def write_npy(path: str | Path, array: np.ndarray) -> None:
@@ -119,7 +222,94 @@ def save_state(path: str | Path, state: dict) -> None:
 def load_state(path: str | Path) -> dict:
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        missing(path)
+    except Exception as exc:  # torch raises several kinds for a truncated or foreign file
+        unreadable(path, exc)
+    if not isinstance(state, dict):
+        unreadable(path, TypeError(f"holds a {type(state).__name__}, not a state dict"))
+    return state
+
+
+# ---------------------------------------------------------------- resume checkpoints
+
+
+def code_digest() -> str:
+    """The library's and the stage scripts' sources and torch's version: what a resumed run must share."""
+    import torch
+
+    h = hashlib.sha256(torch.__version__.encode())
+    for pattern in ("deal/**/*.py", "deal/**/*.c", "stages/*.py"):
+        for file in sorted(ROOT.glob(pattern)):
+            h.update(file.relative_to(ROOT).as_posix().encode() + b"\0" + file.read_bytes())
+    return h.hexdigest()
+
+
+def run_key(**parts) -> str:
+    """A digest of everything that determines a training run: its configs (plain
+    values and dataclasses), its input tensors (images, masks, weights) and the code."""
+    import dataclasses
+
+    import torch
+
+    h = hashlib.sha256(code_digest().encode())
+    for name in sorted(parts):
+        value = parts[name]
+        h.update(name.encode() + b"\0")
+        if dataclasses.is_dataclass(value):
+            value = dataclasses.asdict(value)
+        tensors = value if isinstance(value, dict) and value and all(torch.is_tensor(v) for v in value.values()) else None
+        if torch.is_tensor(value):
+            tensors = {"": value}
+        if tensors is not None:
+            for key in sorted(tensors):
+                t = tensors[key].detach().cpu().contiguous()
+                h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(json.dumps(value, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+class Resume:
+    """The last-epoch checkpoint of one stage's run, in runs/.resume/<name>.pt.
+
+    It resumes only the run it came from: it carries the run's key (run_key)
+    and is ignored, with one line, when the key differs or the file does not
+    load; `done` removes it once the stage's outputs are written.
+    """
+
+    def __init__(self, name: str, key: str, stage: str):
+        self.path, self.key, self.stage = RESUME / f"{name}.pt", key, stage
+
+    def load(self) -> dict | None:
+        if not self.path.is_file():
+            return None
+        import torch
+
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            found = state.get("run_key") if isinstance(state, dict) else None
+        except Exception as exc:  # truncated or foreign: start over rather than fail every rerun
+            print(f"{self.stage}: ignoring {self.path}: unreadable ({type(exc).__name__}); starting from epoch 0")
+            self.path.unlink(missing_ok=True)
+            return None
+        if found != self.key:
+            print(f"{self.stage}: ignoring {self.path}: written by another run (its params, inputs or code differ); "
+                  "starting from epoch 0")
+            self.path.unlink(missing_ok=True)
+            return None
+        print(f"{self.stage}: resuming from epoch {state['epoch']} ({self.path})")
+        return state
+
+    def save(self, state: dict) -> None:
+        save_state(self.path, {**state, "run_key": self.key})
+
+    def done(self) -> None:
+        self.path.unlink(missing_ok=True)
+        clear_stale(self.path)
 
 
 def copy_file(src: str | Path, dst: str | Path) -> None:
@@ -142,8 +332,8 @@ def load_split(split: str, ids: list[str] | None = None):
     """uint8 tensors (images N x 3 x H x W, masks N x H x W) of `split`, in `ids` order."""
     import torch
 
-    images = np.load(PREPARED / f"{split}_images.npy", mmap_mode="r")
-    masks = np.load(PREPARED / f"{split}_masks.npy", mmap_mode="r")
+    images = read_npy(PREPARED / f"{split}_images.npy", mmap=True)
+    masks = read_npy(PREPARED / f"{split}_masks.npy", mmap=True)
     if ids is not None:
         position = {sid: i for i, sid in enumerate(split_ids(split))}
         missing = [sid for sid in ids if sid not in position]
@@ -158,7 +348,10 @@ def load_split(split: str, ids: list[str] | None = None):
 def read_pool(path: str | Path):
     from deal.data.pools import Pool
 
-    return Pool.from_dict(read_json(path))
+    try:
+        return Pool.from_dict(read_json(path))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        unreadable(path, exc)
 
 
 def round_index(params: dict, round_id: str) -> int:
@@ -187,7 +380,11 @@ def load_model(params: dict, path: str | Path):
     hidden = state["loss_module.levels.0.weight"].shape[0] if "loss_module.levels.0.weight" in state else None
     model = build_model(model_config(params, with_difficulty=any(k.startswith("difficulty.") for k in state),
                                      loss_module_hidden=hidden))
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # shapes or names of another model.* config
+        fail(f"{path}: does not fit the network params.yaml describes ({str(exc).splitlines()[0][:120]}); "
+             f"rerun the stage that wrote it (dvc repro -f)")
     return model
 
 
@@ -215,6 +412,7 @@ def train_config(params: dict, mode: str, train_size: int, epochs: int | None = 
     from deal.training import TrainConfig
 
     t, d = params["train"], params["deal"]
+    check_device(t["device"])
     if epochs is None:
         epochs = t["epochs"]
         if t.get("iterations"):
@@ -239,6 +437,17 @@ def train_config(params: dict, mode: str, train_size: int, epochs: int | None = 
         num_workers=t["num_workers"],
         progress=True,
     )
+
+
+def check_device(name: str) -> None:
+    """train.device names a device this machine has (the validator knows only the spelling)."""
+    import torch
+
+    if name.startswith("cuda"):
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            fail(f"params.yaml: train.device: {name!r}, but this machine has {torch.cuda.device_count()} CUDA device(s); "
+                 "use auto (CUDA when present) or cpu")
 
 
 def set_threads(params: dict) -> None:

@@ -16,8 +16,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    POOLS, RESUME, RUNS, dataset_info, load_params, load_split, load_state, model_config, read_pool,
-    save_state, set_threads, stage_args, train_config, write_json,
+    POOLS, RUNS, Resume, dataset_info, fail, load_params, load_split, load_state, model_config, read_npy, read_pool,
+    run_key, save_state, set_threads, stage_args, train_config, write_json,
 )
 
 
@@ -46,21 +46,23 @@ def main() -> None:
         history = []
     else:
         missing, unexpected = model.load_state_dict(state, strict=False)
-        assert not unexpected and all(k.startswith("difficulty.") for k in missing), (missing, unexpected)
+        if unexpected or not all(k.startswith("difficulty.") for k in missing):
+            fail(f"{run / 'model.pt'}: not the segmentation network params.yaml describes; rerun its train stage (dvc repro -f)")
         t, d = params["train"], params["deal"]
         augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
         train_set = InMemorySegmentation(images, masks, transform=augment)
         per_epoch = max(1, len(train_set) // t["batch_size"])
         cfg = train_config(params, "decoupled", len(train_set), epochs=max(1, -(-d["iterations"] // per_epoch)), seed_offset=1)
-        stage = f"difficulty-{args.method}-{args.round}"
-        resume_path = RESUME / f"{stage}.pt"
-        resume = torch.load(resume_path, map_location="cpu", weights_only=True) if resume_path.is_file() else None
+        # a checkpoint resumes only this exact run: same configs, network, images and code
+        key = run_key(train=cfg, model=model_config(params, with_difficulty=True), network=state,
+                      init=model.state_dict(), images=images, masks=masks)
+        resume = Resume(f"difficulty-{args.method}-{args.round}", key, "difficulty")
         result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"],
-                       resume=resume, save_last=lambda s: save_state(resume_path, s))
-        resume_path.unlink(missing_ok=True)
+                       resume=resume.load(), save_last=resume.save)
+        resume.done()
         history = result.history
 
-    errors = torch.from_numpy(np.load(run / "errors.npy"))
+    errors = torch.from_numpy(read_npy(run / "errors.npy"))
     cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
     maps = []
     for out, _ in predict(model, InMemorySegmentation(images, masks), cfg):

@@ -12,6 +12,9 @@ as file descriptors), and exits with the child's status. Without a host
 
 The child is a fresh fork of a process that has imported modules but run no
 torch op (no thread pools yet), so it behaves as a newly started script.
+It never outlives its caller: the host SIGKILLs it when the calling script
+dies (as when dvc is killed), when the wrapped command ends and when the host
+is sent SIGTERM; the kernel SIGKILLs it when the host itself dies.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 import array
 import json
 import os
+import select
+import signal
 import socket
 import struct
 import subprocess
@@ -33,6 +38,19 @@ ENV = "DEAL_STAGE_HOST"
 PRELOAD = ("torch", "torchvision", "deal.models", "deal.training", "deal.data.transforms", "deal.data.memory",
            "deal.acquisition.runner", "deal.figures", "deal.plots", "matplotlib.figure",
            "matplotlib.backends.backend_agg", "matplotlib.pyplot", "yaml")
+USAGE = """usage: python stages/host.py COMMAND [ARG ...]
+
+Run COMMAND beside a stage host: a process that imports torch once and forks
+itself to run each stage script that COMMAND starts (found via $DEAL_STAGE_HOST),
+sparing every stage the import. Exits with COMMAND's status.
+
+    python stages/host.py dvc repro
+"""
+PR_SET_PDEATHSIG = 1
+_die_with_parent = None  # set by main(), before the first fork
+_lock = threading.Condition()  # guards the two below
+_workers: dict[int, int] = {}  # pid -> pidfd of every worker not yet reaped
+_closing = False  # the wrapped command is done: fork no more workers
 
 
 def delegate(script: str) -> None:
@@ -58,7 +76,7 @@ def delegate(script: str) -> None:
     while len(reply) < 4:
         chunk = conn.recv(4 - len(reply))
         if not chunk:
-            sys.exit("stages/host.py: the stage host died while running the stage; rerun without it")
+            sys.exit("stages/host.py: the stage host stopped or died before the stage finished")
         reply += chunk
     sys.exit(struct.unpack("!i", reply)[0])
 
@@ -76,13 +94,21 @@ def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(body), list(fds)
 
 
-def _run_child(request: dict, fds: list[int]) -> None:
+def _run_child(request: dict, fds: list[int], host: int) -> None:
     """In the forked child: become the stage script, never return."""
     code = 1
     try:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
+        # Die with the host: a SIGKILLed host cannot stop its workers. (The kernel
+        # sends this when the forking thread exits; it waits for us, see _serve_one.)
+        _die_with_parent()
+        if os.getppid() != host:  # the host died before prctl: nobody would stop us
+            os._exit(1)
+        # What a fresh interpreter has, not the host's handlers (see main)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         sys.stdin = open(0, closefd=False)
         sys.stdout = open(1, "w", closefd=False, buffering=1)
         sys.stderr = open(2, "w", closefd=False, buffering=1)
@@ -110,18 +136,83 @@ def _run_child(request: dict, fds: list[int]) -> None:
             os._exit(code)
 
 
+def _kill(pidfd: int) -> None:
+    # By pidfd, not pid: once the worker is reaped its pid may name another process
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # exited already
+
+
+def _watch(conn: socket.socket, pidfd: int) -> None:
+    """Return when the worker exits; SIGKILL it first if its client hangs up.
+
+    The client sends nothing after its request, so the connection turns
+    readable only when the client dies (dvc killed, Ctrl-C): then its worker
+    must not go on writing the stage's outputs.
+    """
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    poller.register(conn, select.POLLIN)
+    while True:
+        for fd, _ in poller.poll():
+            if fd == pidfd:
+                return
+            try:
+                gone = not conn.recv(1)
+            except OSError:
+                gone = True
+            if gone:
+                _kill(pidfd)
+                poller.unregister(conn)
+
+
 def _serve_one(conn: socket.socket) -> None:
     with conn:
         request, fds = _recv_request(conn)
-        pid = os.fork()
-        if pid == 0:
-            conn.close()
-            _run_child(request, fds)
-        for fd in fds:
-            os.close(fd)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        conn.sendall(struct.pack("!i", code if code >= 0 else 128 - code))
+        host = os.getpid()
+        with _lock:
+            if _closing:  # the wrapped command is done: its client gets EOF
+                for fd in fds:
+                    os.close(fd)
+                return
+            pid = os.fork()
+            if pid == 0:
+                conn.close()
+                _run_child(request, fds, host)
+            pidfd = os.pidfd_open(pid)  # before waitpid, so the pid is still ours
+            _workers[pid] = pidfd
+        # This thread must live until the worker is reaped: its exit sends the
+        # worker PR_SET_PDEATHSIG.
+        try:
+            for fd in fds:
+                os.close(fd)
+            _watch(conn, pidfd)
+        finally:
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            try:
+                conn.sendall(struct.pack("!i", code if code >= 0 else 128 - code))
+            except OSError:
+                pass  # the client is gone
+            finally:
+                with _lock:
+                    del _workers[pid]
+                    os.close(pidfd)
+                    _lock.notify_all()
+
+
+def _stop_workers(timeout: float = 30.0) -> int:
+    """Fork no more workers, SIGKILL the running ones and wait until they are
+    reaped; return how many were running."""
+    global _closing
+    with _lock:
+        _closing = True
+        running = len(_workers)
+        for pidfd in _workers.values():
+            _kill(pidfd)
+        _lock.wait_for(lambda: not _workers, timeout)
+    return running
 
 
 def serve(listener: socket.socket) -> None:
@@ -133,11 +224,54 @@ def serve(listener: socket.socket) -> None:
         threading.Thread(target=_serve_one, args=(conn,), daemon=True).start()
 
 
+def _check_params(command: list[str]) -> list[str]:
+    """The problems of params.yaml (with `exp run -S` values) when `command` is
+    `dvc repro` or `dvc exp run`; [] for any other command."""
+    args = command[1:]
+    if os.path.basename(command[0]) != "dvc" or not (args[:1] == ["repro"] or args[:2] == ["exp", "run"]):
+        return []
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from check_params import overrides, problems
+
+    return problems(overrides(args))
+
+
+def _sweep(command: list[str]) -> None:
+    """After `dvc repro|exp run`: what killed stage writers left (a stage DVC then
+    served from its run-cache never ran the sweep of its own)."""
+    if os.path.basename(command[0]) == "dvc" and command[1:2] in (["repro"], ["exp"]):
+        try:
+            from common import sweep_stale
+
+            sweep_stale()
+        except Exception as exc:  # never mask the command's own status
+            print(f"stages/host.py: could not remove stale temporaries ({exc})", file=sys.stderr)
+
+
+class _Terminated(Exception):
+    pass
+
+
 def main() -> int:
-    if len(sys.argv) < 2:
-        print(__doc__.strip().splitlines()[-3], file=sys.stderr)
-        return 2
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        asked = len(sys.argv) > 1
+        print(USAGE, end="", file=sys.stdout if asked else sys.stderr)
+        return 0 if asked else 2
+    problems = _check_params(sys.argv[1:])
+    if problems:  # before DVC resolves dvc.yaml: an unsafe id never reaches a shell or a path
+        for line in problems:
+            print(f"error: {line}", file=sys.stderr)
+        return 1
+    import ctypes
     import importlib
+
+    global _die_with_parent
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+
+    def _die_with_parent():
+        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import matplotlib
@@ -145,18 +279,59 @@ def main() -> int:
     matplotlib.use("Agg")  # no display: what every stage's figures use anyway
     for name in PRELOAD:
         importlib.import_module(name)
+
+    terminated = waiting = False
+
+    def on_sigterm(signum, frame):
+        nonlocal terminated, waiting
+        terminated = True
+        if waiting:  # raise only out of command.wait(), never from the cleanup
+            waiting = False
+            raise _Terminated
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    # Ctrl-C reaches the command and its stages too (one foreground group):
+    # wait for the command to stop, as a shell does, rather than SIGKILLing dvc
+    # mid-way; its exit stops the workers below.
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
     folder = tempfile.mkdtemp(prefix="deal-host-")
     path = os.path.join(folder, "host.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(8)
     threading.Thread(target=serve, args=(listener,), daemon=True).start()
+    command = None
     try:
-        return subprocess.call(sys.argv[1:], env={**os.environ, ENV: path})
+        command = subprocess.Popen(sys.argv[1:], env={**os.environ, ENV: path})
+        waiting = True
+        if not terminated:
+            command.wait()
+        waiting = False
+    except _Terminated:
+        pass
     finally:
+        waiting = False
+        if terminated and command is not None and command.poll() is None:
+            command.terminate()
+        # Whatever ended the command (its own exit, a kill, SIGTERM to us), no
+        # stage may go on without it: stages of a killed dvc still run here.
+        stopped = _stop_workers()
+        if command is not None:
+            try:
+                command.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                command.kill()
+                command.wait()
+        _sweep(sys.argv[1:])
         listener.close()
         os.unlink(path)
         os.rmdir(folder)
+    if stopped:
+        print(f"stages/host.py: stopped {stopped} stage(s) still running", file=sys.stderr)
+    if terminated:
+        return 128 + signal.SIGTERM
+    code = command.returncode
+    return code if code >= 0 else 128 - code
 
 
 if __name__ == "__main__":

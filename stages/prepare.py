@@ -1,16 +1,20 @@
 """prepare: the dataset at training size, its index, and the seeded initial pool.
 
-The embedded generator writes its scenes (PNG, CamVid layout) into
-data/source; a real dataset is indexed and validated where it lies, and
-data/source/manifest.json says where. Every split is then decoded once,
-resized to dataset.size and stored as uint8 arrays in data/prepared, which
-the other stages memory-map. The PNGs stay out of data/prepared because
-every later stage depends on that folder: DVC hashes a folder dep file by
-file before and after each stage, and ~1,000 PNGs there cost ~0.3 s a stage.
-The initial pool is drawn from the train split with `seed`: the same for
-every method.
+The data is read where it lies, at dataset.path: the embedded scenes that
+the generate stage wrote into data/synthetic, or a real dataset's root
+outside the repository. That folder is a DVC dependency of this stage, so
+an edited image, mask or split list reruns it. It is indexed and validated
+(and the budget checked against its train split) before anything is
+decoded; every split is then decoded once, resized to dataset.size and
+stored as uint8 arrays in data/prepared, which the other stages
+memory-map, with data/prepared/source.json saying where it came from. The
+initial pool is drawn from the train split with `seed`: the same for every
+method.
+
+    python stages/prepare.py        # what `dvc repro prepare` runs
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -21,51 +25,57 @@ delegate(__file__)
 
 from common import POOLS, PREPARED, atomic_dir, fail, load_params, write_json  # noqa: E402
 
-SOURCE = Path("data/source")
 
-
-def open_dataset(params: dict, source: Path):
-    from deal.data.camvid import CamVid
-    from deal.data.cityscapes import Cityscapes
-    from deal.data.folder import FolderDataset
-    from deal.data.synthetic import SyntheticStreets, write_synthetic
-
+def open_dataset(params: dict):
+    """The dataset of dataset.kind; only that kind's module is imported."""
     data = params["dataset"]
-    kind = data["kind"]
+    kind, path = data["kind"], data["path"]
     if kind == "synthetic":
-        gen = data["synthetic"]
-        meta = write_synthetic(
-            source, seed=params["seed"], height=gen["height"], width=gen["width"],
-            n_train=gen["train"], n_val=gen["val"], n_test=gen["test"], progress=True,
-        )
-        print(f"prepare: generated {sum(meta['counts'].values())} scenes at {meta['images_per_s']:.0f} images/s")
-        return SyntheticStreets(source)
+        from deal.data.synthetic import SyntheticStreets
+
+        if not Path(path, "synthetic.json").is_file() or not Path(path, "train").is_dir():
+            fail(f"{path}: no generated scenes; run `dvc repro generate` (or the whole pipeline)")
+        return SyntheticStreets(path)
     if kind == "camvid":
-        return CamVid(data["path"], test_split=data.get("test_split", "test"))
+        from deal.data.camvid import CamVid
+
+        return CamVid(path, test_split=data.get("test_split", "test"))
     if kind == "cityscapes":
-        return Cityscapes(data["path"], val_holdout=data.get("val_holdout", 300), seed=params["seed"])
-    return FolderDataset(data["path"])
+        from deal.data.cityscapes import Cityscapes
+
+        return Cityscapes(path, val_holdout=data.get("val_holdout", 300), seed=params["seed"])
+    from deal.data.folder import FolderDataset
+
+    return FolderDataset(path)
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     params = load_params(with_train_size=False)
-    from deal.config import budget_count
+    from deal.config import ParamsError, check_params
     from deal.data.base import DatasetError
     from deal.data.pools import initial_pool
     from deal.data.validate import validate
     import numpy as np
 
     size = tuple(params["dataset"]["size"])
-    with atomic_dir(PREPARED) as work, atomic_dir(SOURCE) as source:
-        try:
-            dataset = open_dataset(params, source)
-        except (DatasetError, FileNotFoundError, ValueError) as exc:
-            fail(getattr(exc, "lines", None) or str(exc))
+    try:
+        dataset = open_dataset(params)
         # structure only: read_many decodes every file next and stops on a bad one
         problems = validate(dataset, ("train", "val", "test"), decode_images=False)
         if problems:
             fail(problems)
         ids = {split: dataset.ids(split) for split in ("train", "val", "test")}
+    except (DatasetError, FileNotFoundError, ValueError) as exc:
+        fail(getattr(exc, "lines", None) or str(exc))
+    try:  # the budget against this train split, before anything is decoded or written
+        check_params(params, train_size=len(ids["train"]))
+    except ParamsError as exc:
+        fail(exc.lines)
+    from deal.config import budget_count
+
+    initial = budget_count(params["budget"]["initial"], len(ids["train"]), "budget.initial", [])
+    with atomic_dir(PREPARED) as work:
         for split, split_ids in ids.items():
             images, masks = dataset.read_many(split_ids, size=size, progress=True)
             np.save(work / f"{split}_images.npy", images.numpy())
@@ -75,15 +85,11 @@ def main() -> None:
         info["size"] = list(size)
         write_json(work / "info.json", info)
         write_json(work / "ids.json", ids)
-        write_json(source / "manifest.json", {
+        write_json(work / "source.json", {
             "kind": params["dataset"]["kind"],
-            "path": "data/source" if params["dataset"]["kind"] == "synthetic" else params["dataset"]["path"],
+            "path": params["dataset"]["path"],
             "counts": {split: len(v) for split, v in ids.items()},
         })
-        problems = []
-        initial = budget_count(params["budget"]["initial"], len(ids["train"]), "budget.initial", problems)
-        if problems or initial > len(ids["train"]):
-            fail(problems or f"params.yaml: budget.initial: {initial} is more than the {len(ids['train'])} train images; lower it")
         pool = initial_pool(ids["train"], initial, seed=params["seed"])
         write_json(POOLS / "initial.json", pool.to_dict())
     print(f"prepare: {params['dataset']['kind']}: " + ", ".join(f"{s} {len(v)}" for s, v in ids.items())

@@ -3,7 +3,6 @@
 No torch: selection is a sort. The oracle's labels are the dataset's own.
 """
 
-import csv
 import sys
 from pathlib import Path
 
@@ -13,7 +12,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
 from common import (  # noqa: E402
-    POOLS, PREPARED, RUNS, atomic_path, fail, load_params, read_pool, schedule, split_ids, stage_args, write_json,
+    POOLS, PREPARED, RUNS, atomic_path, fail, load_params, read_npy, read_pool, read_scores, schedule, split_ids,
+    stage_args, write_json,
 )
 
 
@@ -23,7 +23,7 @@ def draw_gallery(args, chosen: list[str], scores: dict) -> None:
     from deal.figures import selection_gallery
 
     position = {sid: i for i, sid in enumerate(split_ids("train"))}
-    images = np.load(PREPARED / "train_images.npy", mmap_mode="r")[[position[i] for i in chosen]]
+    images = read_npy(PREPARED / "train_images.npy", mmap=True)[[position[i] for i in chosen]]
     scored = None if args.method == "random" else [scores[i] for i in chosen]
     with atomic_path(Path("figures") / args.method / args.round / "selection.png") as tmp:
         selection_gallery(np.asarray(images), scored, chosen, tmp, title=f"{args.method}: selected after {args.round}")
@@ -39,14 +39,13 @@ def main() -> None:
     batch = counts[ids.index(args.next)] - counts[ids.index(args.round)]
     pool = read_pool(POOLS / args.round / f"{args.method}.json")
     scores_path = RUNS / args.method / args.round / "scores.csv"
-    with open(scores_path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_scores(scores_path)
     if len(rows) < batch:
         fail(f"{scores_path}: {len(rows)} images scored but budget.batch is {batch}; raise method_cfg.{args.method}.rho or lower the batch")
-    chosen = top_b([r["id"] for r in rows], [float(r["score"]) for r in rows], batch)
+    chosen = top_b([sid for sid, _ in rows], [score for _, score in rows], batch)
     new_pool = pool.add(chosen)
     write_json(POOLS / args.next / f"{args.method}.json", {**new_pool.to_dict(), "added": chosen})
-    draw_gallery(args, chosen, {r["id"]: float(r["score"]) for r in rows})
+    draw_gallery(args, chosen, dict(rows))
     print(f"select: {args.method} {args.round} -> {args.next}: +{len(chosen)} images, {len(new_pool.labeled)} labeled")
 
 

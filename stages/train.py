@@ -21,8 +21,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    POOLS, RESUME, RUNS, copy_file, load_params, load_split, model_config, read_pool,
-    round_index, save_state, set_threads, split_ids, train_config, write_json, dataset_info,
+    POOLS, RUNS, Resume, copy_file, load_params, load_split, model_config, read_pool, round_index, run_key,
+    save_state, set_threads, split_ids, train_config, write_json, dataset_info,
 )
 
 
@@ -53,7 +53,6 @@ def main() -> None:
             return
         pool_path = POOLS / args.round / f"{args.method}.json"
 
-    import torch
     from deal.data.memory import InMemorySegmentation
     from deal.data.transforms import train_transforms
     from deal.models import build_model
@@ -70,18 +69,18 @@ def main() -> None:
     val_set = InMemorySegmentation(*load_split("val")) if split_ids("val") else None
     cfg = train_config(params, "segmentation" if custom else mode, len(train_set), seed_offset=0)
     options = params["method_train"][args.method] if args.method else {}
-    model = build_model(model_config(params, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden")),
-                        seed=params["seed"])
+    config = model_config(params, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden"))
+    model = build_model(config, seed=params["seed"])
 
     stage = "initial" if args.initial else f"{args.method}-{args.round}"
-    resume_path = RESUME / f"{stage}.pt"
-    resume = None
-    if resume_path.is_file():
-        resume = torch.load(resume_path, map_location="cpu", weights_only=True)
-        print(f"train: resuming {stage} from epoch {resume['epoch']} ({resume_path})")
+    # a checkpoint resumes only this exact run: same configs, same images, same code
+    key = run_key(train=cfg, model=config, mode=mode, options=options, seed=params["seed"],
+                  images=images, masks=masks, val=val_set.images if val_set is not None else None,
+                  val_masks=val_set.masks if val_set is not None else None, init=model.state_dict())
+    resume = Resume(stage, key, "train")
     print(f"train: {stage}: {len(train_set)} labeled images, {cfg.epochs} epochs, mode {mode}")
-    common = dict(num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set, resume=resume,
-                  save_last=lambda state: save_state(resume_path, state))
+    common = dict(num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set,
+                  resume=resume.load(), save_last=resume.save)
     if custom:  # learning loss: the network and its loss prediction module together
         from deal.models.learning_loss import train_learning_loss
 
@@ -94,7 +93,7 @@ def main() -> None:
         "labeled": len(train_set), "epochs": cfg.epochs, "mode": mode,
         "best_epoch": result.best_epoch, "best_val_miou": result.best_miou, "history": result.history,
     })
-    resume_path.unlink(missing_ok=True)
+    resume.done()
     best = f"{result.best_miou:.4f}" if result.best_miou is not None else "n/a"
     print(f"train: {stage}: best val mIoU {best} at epoch {result.best_epoch}")
 

@@ -140,3 +140,114 @@ def test_a_stage_with_bad_params_exits_with_the_lines_and_writes_nothing(tmp_pat
         "least_confidence, qbc, qbc_bald, coreset, vaal, learning_loss, deal_ds, deal_de"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def _leaves(node, prefix=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, prefix + (key,))
+    yield prefix
+
+
+@pytest.mark.parametrize("junk", [None, "x", -1, 0.5, True, [], {}, [1, 2, 3]], ids=repr)
+def test_any_junk_in_any_param_is_a_line_never_a_crash(junk):
+    """Every key of params.yaml (sections too) set to junk: a ParamsError of one-line problems or valid."""
+    for path in _leaves(PARAMS):
+        if not path:
+            continue
+        params = copy.deepcopy(PARAMS)
+        node = params
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = copy.deepcopy(junk)
+        try:
+            check_params(params, train_size=400)
+        except ParamsError as exc:
+            assert exc.lines and all(line.startswith("params.yaml: ") and "\n" not in line for line in exc.lines), path
+
+
+def test_unknown_keys_are_named_with_the_nearest_valid_one():
+    def typos(p):
+        p["train"]["epoch"] = 3
+        p["dataset"]["synthetic"]["trian"] = 10
+        p["method_cfg"]["deal_de"]["kk"] = 4
+        p["method_cfg"]["entropyy"] = {"rho": 0.5}
+        p["method_train"]["random"]["lr"] = 0.1
+        p["rounds"][2]["idd"] = "x"
+        p["methds"] = []
+
+    assert problems(typos) == [
+        "params.yaml: methds: unknown key; did you mean 'methods'?",
+        "params.yaml: dataset.synthetic.trian: unknown key; did you mean 'train'?",
+        "params.yaml: train.epoch: unknown key; did you mean 'epochs'?",
+        "params.yaml: method_cfg.entropyy: unknown key; did you mean 'entropy'?",
+        "params.yaml: method_train.random.lr: unknown key; random trains with the shared recipe and takes no options "
+        "(set them in train:, or write `random: {}`)",
+        "params.yaml: method_cfg.deal_de.kk: unknown key; did you mean 'k'?",
+        "params.yaml: rounds[2].idd: unknown key; did you mean 'id'?",
+    ]
+
+
+def test_values_are_checked_for_type_and_range():
+    def bad(p):
+        p["train"].update(epochs=-2, batch_size=0, device="tpu", lr="fast", momentum=1.0, flip="yes", iterations=0)
+        p["seed"] = "zero"
+        p["model"]["width_mult"] = 0
+        p["method_cfg"]["qbc"]["passes"] = 0
+
+    assert problems(bad) == [
+        "params.yaml: seed: 'zero'; an int >= 0",
+        "params.yaml: model.width_mult: 0; a number > 0",
+        "params.yaml: train.epochs: -2; an int >= 1 (passes over the labeled pool a round)",
+        "params.yaml: train.iterations: 0; an int >= 1, or null",
+        "params.yaml: train.batch_size: 0; an int >= 1",
+        "params.yaml: train.lr: 'fast'; a number > 0",
+        "params.yaml: train.momentum: 1.0; a number in [0, 1)",
+        "params.yaml: train.flip: 'yes'; true or false",
+        "params.yaml: train.device: 'tpu'; auto (CUDA when present), cpu, cuda or cuda:N",
+        "params.yaml: method_cfg.qbc.passes: 0; an int >= 1",
+    ]
+
+
+def test_budgets_are_checked_before_the_data_exists():
+    (line,) = problems(lambda p: p["budget"].update(initial="150%"))
+    assert line == ("params.yaml: budget.initial: '150%' is more than the whole train split; "
+                    "a percent of the train split is in (0, 100]")
+    # the embedded generator's train split is known from its params
+    (line,) = problems(lambda p: p["budget"].update(initial=401))
+    assert line == "params.yaml: budget.initial: 401 is more than the 400 images of the train split; lower it"
+    (line,) = problems(lambda p: p["budget"].update(batch="0.1%"), train_size=400)
+    assert line == "params.yaml: budget.batch: '0.1%' of the 400 train images is 0 images; raise it"
+
+
+@pytest.mark.parametrize("round_id", ["r1$(touch PWNED)", "../../../../tmp/x", "r 1", "r1;ls", "", 1, None])
+def test_round_ids_that_could_reach_a_shell_or_a_path_are_refused(round_id):
+    def change(p):
+        p["rounds"][1]["id"] = round_id
+        p["steps"][0]["next"] = p["steps"][1]["cur"] = round_id
+
+    assert problems(change)[0].startswith(f"params.yaml: rounds[1].id: {round_id!r}; a round id is letters, digits, _ and -")
+
+
+def test_weights_must_live_where_dvc_sees_them(tmp_path):
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "mnv2.pth").write_bytes(b"x")
+
+    def outside(p):
+        p["model"].update(pretrained="/data/mnv2.pth", width_mult=1.0)
+
+    (line,) = problems(outside, root=str(tmp_path))
+    assert line.startswith("params.yaml: model.pretrained: '/data/mnv2.pth' is outside weights/")
+    assert "dvc add weights/mnv2.pth" in line
+    params = copy.deepcopy(PARAMS)
+    params["model"].update(pretrained="weights/mnv2.pth", width_mult=1.0)
+    check_params(params, root=str(tmp_path))
+    (line,) = problems(lambda p: p["model"].update(pretrained="weights/mnv2.pth"), root=str(tmp_path))
+    assert line.startswith("params.yaml: model.width_mult: 0.35; ImageNet weights")
+
+
+def test_the_validator_knows_the_libraries_choices():
+    from deal.acquisition import coreset, qbc
+    from deal.config import CORESET_METRICS, QBC_RESOLUTIONS, QBC_STRATEGIES
+
+    assert (QBC_STRATEGIES, QBC_RESOLUTIONS, CORESET_METRICS) == (qbc.STRATEGIES, qbc.RESOLUTIONS, coreset.METRICS)

@@ -1,8 +1,13 @@
 """The stage host runs a script as if started directly: argv, cwd, env, streams, exit status."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,3 +49,141 @@ def test_host_passes_on_the_wrapped_commands_status(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "stages" / "host.py"), "bash", "-c", "exit 7"],
                           cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 7
+
+
+# A worker never outlives its caller (killing dvc must not leave a stage
+# rewriting outputs later). The fake dvc starts one fake stage and records
+# pids; the stage records its worker's pid, sleeps, then writes its output.
+STAGE = """
+import os, signal, sys, time
+sys.path.insert(0, {stages!r})
+from host import delegate
+delegate(__file__)
+out = sys.argv[1]
+if "stubborn" in sys.argv[2:]:  # outlives Ctrl-C unless the host kills it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+with open(out + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.replace(out + ".tmp", out + ".worker")
+time.sleep(120)
+with open(out, "w") as f:
+    f.write("done")
+"""
+
+FAKE_DVC = """
+import os, signal, subprocess, sys
+out = sys.argv[1]
+stage = subprocess.Popen([sys.executable, {stage!r}, *sys.argv[1:]])
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as dvc does while a stage runs
+with open(out + ".tmp2", "w") as f:
+    f.write(f"{{os.getpid()}} {{stage.pid}}")
+os.replace(out + ".tmp2", out + ".dvc")
+sys.exit(stage.wait() and 1)
+"""
+
+
+def alive(pid: int) -> bool:
+    """Running, that is neither gone nor a zombie (init may reap an orphan's zombie late)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_until(check, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+@pytest.fixture
+def pipeline(tmp_path):
+    """Start `host.py fake_dvc.py` in its own session; yield (host, pids); kill the whole group after."""
+    stage = tmp_path / "stage.py"
+    stage.write_text(STAGE.format(stages=str(REPO / "stages")))
+    fake_dvc = tmp_path / "fake_dvc.py"
+    fake_dvc.write_text(FAKE_DVC.format(stage=str(stage)))
+    out = tmp_path / "out"
+    started = []
+
+    def start(*args: str):
+        host = subprocess.Popen([sys.executable, str(REPO / "stages" / "host.py"), sys.executable, str(fake_dvc),
+                                 str(out), *args], cwd=tmp_path, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        started.append(host)
+        assert wait_until(lambda: (tmp_path / "out.worker").exists() or host.poll() is not None, 120), "no worker"
+        assert host.poll() is None, host.communicate()[0]
+        dvc, client = map(int, (tmp_path / "out.dvc").read_text().split())
+        worker = int((tmp_path / "out.worker").read_text())
+        assert worker != client and alive(worker) and alive(client)
+        return host, dvc, client, worker
+
+    yield start, out
+    for host in started:  # the group outlives a killed host (orphans keep its pgid)
+        try:
+            os.killpg(host.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        host.communicate()
+
+
+def assert_stage_stopped(out: Path, *pids: int) -> None:
+    assert wait_until(lambda: not any(alive(pid) for pid in pids)), [pid for pid in pids if alive(pid)]
+    assert not out.exists()  # and being dead it never will be
+
+
+def test_killing_the_client_kills_its_worker(pipeline):
+    start, out = pipeline
+    host, dvc, client, worker = start()
+    os.kill(client, signal.SIGKILL)
+    assert_stage_stopped(out, worker)
+    assert host.wait(60) == 1  # the fake dvc saw its stage fail
+
+
+def test_killing_dvc_kills_its_stages_and_ends_the_host(pipeline):
+    start, out = pipeline
+    host, dvc, client, worker = start()
+    os.kill(dvc, signal.SIGKILL)
+    assert host.wait(60) == 128 + signal.SIGKILL  # as a shell reports it
+    assert_stage_stopped(out, worker, client)
+    assert "stopped 1 stage(s) still running" in host.stdout.read()
+
+
+def test_sigterm_to_the_host_stops_dvc_and_its_stages(pipeline):
+    start, out = pipeline
+    host, dvc, client, worker = start()
+    host.terminate()
+    assert host.wait(60) == 128 + signal.SIGTERM
+    assert_stage_stopped(out, worker, client, dvc)
+
+
+def test_ctrl_c_stops_a_stage_that_ignores_sigint(pipeline):
+    start, out = pipeline
+    host, dvc, client, worker = start("stubborn")
+    os.killpg(host.pid, signal.SIGINT)  # what the terminal does: the whole foreground group
+    assert host.wait(60) == 1  # the fake dvc's, whose stage died of KeyboardInterrupt
+    assert_stage_stopped(out, worker, client, dvc)
+
+
+def test_a_dead_host_takes_its_workers_along(pipeline):
+    start, out = pipeline
+    host, dvc, client, worker = start()
+    os.kill(host.pid, signal.SIGKILL)
+    host.wait(60)
+    assert_stage_stopped(out, worker)
+    assert wait_until(lambda: not alive(client))  # it got EOF instead of a status
+    assert wait_until(lambda: not alive(dvc))
+
+
+def test_usage_without_a_command():
+    host = [sys.executable, str(REPO / "stages" / "host.py")]
+    done = subprocess.run(host, capture_output=True, text=True)
+    assert done.returncode == 2 and "python stages/host.py dvc repro" in done.stderr and not done.stdout
+    for flag in ("-h", "--help"):
+        done = subprocess.run([*host, flag], capture_output=True, text=True)
+        assert done.returncode == 0 and done.stdout.startswith("usage: python stages/host.py COMMAND")

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from pipeline_utils import BIN, LOCKS, REPO, copy_repo, edit_params, repro, restore, run, tiny_params
+from pipeline_utils import BIN, LOCKS, REPO, copy_repo, edit_params, repro, restore, run, tiny_params  # noqa: F401
 
 CAMVID = REPO.parent / "shared" / "data" / "CamVid"
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = copy_repo(tmp_path_factory.mktemp("deal"))
-    edit_params(root, tiny_params)
-    ran = repro(root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "tiny run"], root)
-    return root, ran
 
 
 def _pool(root: Path, round_id: str, method: str) -> dict:
@@ -56,9 +45,9 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
     assert [(r["method"], r["round"]) for r in analysed] == [("deal_de", "r0"), ("deal_de", "r1")]
     assert 0.0 <= summary["deal_de"]["difficulty_auroc"] <= 1.0 and "difficulty_auroc" not in summary["random"]
     # the generated PNGs stay out of data/prepared, the folder every later stage hashes
-    assert json.loads((root / "data" / "source" / "manifest.json").read_text())["counts"] == {
-        "train": 40, "val": 8, "test": 16}
-    assert len(list((root / "data" / "source" / "train").glob("*.png"))) == 40
+    assert json.loads((root / "data" / "prepared" / "source.json").read_text()) == {
+        "kind": "synthetic", "path": "data/synthetic", "counts": {"train": 40, "val": 8, "test": 16}}
+    assert len(list((root / "data" / "synthetic" / "train").glob("*.png"))) == 40
     assert not list((root / "data" / "prepared").rglob("*.png"))
     # every per-(method, round) stage kind has its own small lock
     assert {p.parent.name for p in root.glob("rounds/*/dvc.lock")} == {
@@ -137,7 +126,7 @@ def test_tiny_camvid_run(tmp_path):
     assert all(0.0 <= float(r["miou"]) <= 1.0 for r in rows)
     ids = json.loads((root / "data" / "prepared" / "ids.json").read_text())
     assert len(ids["train"]) == 367 and len(ids["test"]) == 101
-    manifest = json.loads((root / "data" / "source" / "manifest.json").read_text())
+    manifest = json.loads((root / "data" / "prepared" / "source.json").read_text())
     assert manifest == {"kind": "camvid", "path": str(CAMVID), "counts": {"train": 367, "val": 101, "test": 101}}
 
 

@@ -156,6 +156,10 @@ class FolderDataset(SegmentationDataset):
                 rest = name
             elif isinstance(value, str):
                 f = self.root / value
+                # a list outside the root would be read (and echoed in errors) yet not hashed as the data
+                if not f.resolve().is_relative_to(self.root.resolve()):
+                    raise DatasetError(f"{yaml_path}: split {name!r}: {value!r} is outside the dataset folder "
+                                       f"{self.root}; keep split lists inside it")
                 if not f.is_file():
                     raise DatasetError(f"{f}: missing split list for split {name!r} (named in {YAML_NAME})")
                 lines = [ln.strip() for ln in f.read_text().splitlines()]

@@ -969,7 +969,8 @@ def write_synthetic(
     if any(n < 0 for n in counts.values()):
         raise ValueError(f"split sizes must be >= 0, got {counts}")
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f".{root.name}.tmp-{uuid.uuid4().hex[:8]}"
+    # .<name>.<pid>-<random>.tmp: what the stages remove when the writer was killed
+    tmp = root.parent / f".{root.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
     t0 = time.perf_counter()
     try:
         tmp.mkdir()
@@ -1014,7 +1015,7 @@ def write_synthetic(
         (tmp / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n")
         old = None
         if root.exists():
-            old = root.parent / f".{root.name}.old-{uuid.uuid4().hex[:8]}"
+            old = root.parent / f".{root.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}old.tmp"
             os.replace(root, old)
         os.replace(tmp, root)
         if old is not None:

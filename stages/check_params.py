@@ -1,0 +1,112 @@
+"""check_params: params.yaml checked as the stages will check it, before DVC runs.
+
+    python stages/check_params.py                          # params.yaml as it is
+    python stages/check_params.py -S train.lr=0.02         # with `dvc exp run -S` overrides applied
+
+DVC resolves dvc.yaml (round ids in stage commands and paths, steps that
+must chain) before any stage runs, so a bad param would otherwise reach
+DVC's own error, or a shell. `make repro` and `python stages/host.py dvc
+repro|exp run ...` run this check first. Prints one line per problem and
+exits 1, or says the params are valid and exits 0; it writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from deal.config import ParamsError, check_params, known_train_size  # noqa: E402
+
+PARAMS = Path("params.yaml")
+
+
+def set_param(params: dict, assignment: str) -> str | None:
+    """Apply one `dvc exp run -S [params.yaml:]key=value` (a YAML value, dotted key); None or the problem."""
+    target, colon, rest = assignment.partition(":")
+    if colon and target.endswith((".yaml", ".yml", ".json", ".toml", ".py")):
+        if Path(target) != PARAMS:
+            return ""  # another params file: not ours to check
+        assignment = rest
+    key, sep, value = assignment.partition("=")
+    key = re.sub(r"\[(\d+)\]", r".\1", key)  # rounds[1].id as rounds.1.id
+    if not sep or not key:
+        return f"-S {assignment}: not KEY=VALUE (e.g. -S train.lr=0.02)"
+    try:
+        parsed = yaml.safe_load(value) if value else None
+    except yaml.YAMLError:
+        parsed = value
+    node = params
+    names = key.split(".")
+    for name in names[:-1]:
+        child = node.get(name) if isinstance(node, dict) else None
+        if isinstance(node, list) and name.isdigit() and int(name) < len(node):
+            child = node[int(name)]
+        if not isinstance(child, (dict, list)):
+            if not isinstance(node, dict):
+                return f"-S {assignment}: {name!r} is not a section of params.yaml"
+            child = node[name] = {}
+        node = child
+    last = names[-1]
+    if isinstance(node, list):
+        if not (last.isdigit() and int(last) < len(node)):
+            return f"-S {assignment}: {last!r} is not an index of that list"
+        node[int(last)] = parsed
+    else:
+        node[last] = parsed
+    return None
+
+
+def overrides(argv: list[str]) -> list[str]:
+    """The -S/--set-param values of a `dvc exp run` command line."""
+    found, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-S", "--set-param") and i + 1 < len(argv):
+            found.append(argv[i + 1])
+            i += 1
+        elif arg.startswith("--set-param="):
+            found.append(arg.split("=", 1)[1])
+        elif arg.startswith("-S") and len(arg) > 2:
+            found.append(arg[2:])
+        i += 1
+    return found
+
+
+def problems(assignments: list[str], path: Path = PARAMS) -> list[str]:
+    """Every problem of `path` with `assignments` applied; [] when valid."""
+    try:
+        params = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        return [f"{path}: cannot read params ({str(exc).splitlines()[0]}); fix it or restore it (git checkout {path})"]
+    for assignment in assignments:
+        problem = set_param(params, assignment) if isinstance(params, dict) else None
+        if problem:
+            return [problem]
+    try:
+        # the prepared split's size is checked by prepare itself (it may be stale here)
+        check_params(params, train_size=known_train_size(params) if isinstance(params, dict) else None)
+    except ParamsError as exc:
+        return exc.lines
+    return []
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-S", "--set-param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a param as `dvc exp run -S` sets it (repeatable)")
+    args = parser.parse_args()
+    lines = problems(args.set_param)
+    for line in lines:
+        print(f"error: {line}", file=sys.stderr)
+    if not lines:
+        print(f"{PARAMS}: valid")
+    return 1 if lines else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

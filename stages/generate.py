@@ -1,0 +1,45 @@
+"""generate: the embedded street scenes (PNG, CamVid layout) into data/synthetic.
+
+Only for dataset.kind synthetic; for a real dataset the folder holds a note
+and nothing else. The scenes are a function of `seed` and
+dataset.synthetic, so `prepare` depends on them like on any data folder
+(dataset.path, data/synthetic by default): an edited scene reruns it.
+
+    python stages/generate.py        # what `dvc repro generate` runs
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)
+
+from common import atomic_dir, clear_stale, load_params, write_json  # noqa: E402
+
+SYNTHETIC = Path("data/synthetic")
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    params = load_params(with_train_size=False)
+    data = params["dataset"]
+    if data["kind"] != "synthetic":
+        with atomic_dir(SYNTHETIC) as work:
+            write_json(work / "synthetic.json", {"generator": None, "note": f"dataset.kind is {data['kind']}: "
+                                                 f"the data is read from dataset.path ({data['path']})"})
+        print(f"generate: dataset.kind is {data['kind']}; nothing to generate")
+        return
+    from deal.data.synthetic import write_synthetic
+
+    clear_stale(SYNTHETIC)  # what a killed write_synthetic left beside it
+    gen = data["synthetic"]
+    meta = write_synthetic(SYNTHETIC, seed=params["seed"], height=gen["height"], width=gen["width"],
+                           n_train=gen["train"], n_val=gen["val"], n_test=gen["test"], progress=True)
+    print(f"generate: {sum(meta['counts'].values())} scenes at {meta['images_per_s']:.0f} images/s into {SYNTHETIC}")
+
+
+if __name__ == "__main__":
+    main()

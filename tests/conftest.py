@@ -1,0 +1,22 @@
+"""Fixtures shared by the end-to-end test modules."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline_utils import copy_repo, edit_params, repro, run, tiny_params
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory):
+    """A tiny finished run (random, entropy, DEAL DE; 3 rounds), committed: (root, stages that ran).
+
+    Shared by the modules that need one; a test that changes it restores it
+    (pipeline_utils.restore) before it ends.
+    """
+    root = copy_repo(tmp_path_factory.mktemp("deal"))
+    edit_params(root, tiny_params)
+    ran = repro(root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "tiny run"], root)
+    return root, ran

@@ -1,0 +1,367 @@
+"""Nothing silent: stale state, unchecked params and unsafe ids never give a result.
+
+Each test runs the real thing (DVC, the stage host, the stage scripts) on a
+tiny config in a temporary copy of the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from pipeline_utils import BIN, copy_repo, edit_params, env, repro, restore, run, tiny_params
+
+DVC = str(BIN / "dvc")
+PY = str(BIN / "python")
+
+
+def host(root: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """`make repro`'s command line: DVC beside the stage host (which checks params first)."""
+    return run([PY, "stages/host.py", DVC, *args], root, check=check)
+
+
+def new_files(root: Path) -> list[str]:
+    """What a run wrote: files git does not track (ignored ones too), .dvc/ aside."""
+    listed = run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], root).stdout.splitlines()
+    return sorted(line[3:] for line in listed if line[:2] in ("??", "!!") and not line[3:].startswith(".dvc/"))
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (what a SIGKILLed writer leaves in its temporaries' names)."""
+    done = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def temp_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.tmp") if ".git" not in p.parts and ".dvc" not in p.parts)
+
+
+# ---------------------------------------------------------------- bad params: one line, exit 1, nothing written
+
+BAD_PARAMS = {
+    "negative epochs": (lambda p: p["train"].update(epochs=-2), "params.yaml: train.epochs: -2; an int >= 1"),
+    "zero batch": (lambda p: p["train"].update(batch_size=0), "params.yaml: train.batch_size: 0; an int >= 1"),
+    "unknown device": (lambda p: p["train"].update(device="tpu"), "params.yaml: train.device: 'tpu'; auto"),
+    "lr not a number": (lambda p: p["train"].update(lr="fast"), "params.yaml: train.lr: 'fast'; a number > 0"),
+    "seed not an int": (lambda p: p.update(seed="zero"), "params.yaml: seed: 'zero'; an int >= 0"),
+    "typo key": (lambda p: p["train"].update(epoch=3), "params.yaml: train.epoch: unknown key; did you mean 'epochs'?"),
+    "null method_cfg": (lambda p: p.update(method_cfg=None), "params.yaml: method_cfg: null; a mapping"),
+    "null dataset": (lambda p: p.update(dataset=None), "params.yaml: dataset: null; a mapping"),
+    "over 100 percent": (lambda p: p["budget"].update(initial="150%"),
+                         "params.yaml: budget.initial: '150%' is more than the whole train split"),
+    "steps that do not chain": (lambda p: p["steps"][0].update(next="r2"), "params.yaml: steps[0]:"),
+    "shell in a round id": (lambda p: _rename_round(p, "r1$(touch PWNED)"), "params.yaml: rounds[1].id: 'r1$(touch PWNED)'"),
+    "path in a round id": (lambda p: _rename_round(p, "../../../../tmp/deal-x"), "params.yaml: rounds[1].id: '../../../../tmp/deal-x'"),
+}
+
+
+def _rename_round(params: dict, new_id: str) -> None:
+    params["rounds"][1]["id"] = new_id
+    params["steps"][0]["next"] = new_id
+    if len(params["steps"]) > 1:
+        params["steps"][1]["cur"] = new_id
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """A copy of the repository that never ran: anything a check writes shows in git status."""
+    return copy_repo(tmp_path_factory.mktemp("fresh"))
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PARAMS))
+def test_a_bad_param_stops_make_repro_with_its_line_before_anything_is_written(fresh, case):
+    change, line = BAD_PARAMS[case]
+    edit_params(fresh, change)
+    try:
+        done = host(fresh, "repro")
+        assert done.returncode == 1, done.stdout + done.stderr
+        errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error: ")]
+        assert errors and errors[0].startswith(f"error: {line}"), done.stderr
+        assert "Traceback" not in done.stderr and "dvc remove" not in done.stderr + done.stdout
+        assert "Running stage" not in done.stdout
+        assert new_files(fresh) == []
+        assert not (fresh / "PWNED").exists() and not Path("/tmp/deal-x").exists()
+    finally:
+        run(["git", "checkout", "--", "params.yaml"], fresh)
+
+
+def test_exp_run_overrides_are_checked_before_dvc(fresh):
+    done = host(fresh, "exp", "run", "-S", "train.lr=fast", "-S", "train.epoch=3")
+    assert done.returncode == 1
+    assert [ln for ln in done.stderr.splitlines() if ln.startswith("error: ")] == [
+        "error: params.yaml: train.epoch: unknown key; did you mean 'epochs'?",
+        "error: params.yaml: train.lr: 'fast'; a number > 0",
+    ]
+    assert run(["git", "status", "--porcelain"], fresh).stdout == ""
+    assert run(["git", "stash", "list"], fresh).stdout == "" and new_files(fresh) == []
+
+
+def test_a_stage_run_by_plain_dvc_checks_its_params_first(fresh):
+    edit_params(fresh, lambda p: p["train"].update(epochs=-2))
+    try:
+        done = run([DVC, "repro"], fresh, check=False)
+        assert done.returncode != 0
+        assert "error: params.yaml: train.epochs: -2; an int >= 1" in done.stderr + done.stdout
+        assert not (fresh / "data" / "synthetic").exists() and not (fresh / "runs").exists()
+    finally:
+        run(["git", "checkout", "--", "params.yaml"], fresh)
+
+
+# ---------------------------------------------------------------- a tiny finished run
+
+
+@pytest.fixture
+def tiny(project):
+    """The shared tiny finished run (conftest.py): random, entropy, DEAL DE, rounds r0-r2."""
+    return project[0]
+
+
+def test_a_shell_id_under_plain_dvc_runs_nothing(tiny):
+    """DVC puts ids into the stage command: they are quoted there, and the stage refuses them."""
+    edit_params(tiny, lambda p: _rename_round(p, "r1$(touch PWNED)"))
+    try:
+        done = run([DVC, "repro"], tiny, check=False)
+        assert done.returncode != 0
+        assert "error: params.yaml: rounds[1].id: 'r1$(touch PWNED)'" in done.stderr + done.stdout
+        assert not (tiny / "PWNED").exists() and not list(tiny.rglob("PWNED"))
+        assert not list((tiny / "data" / "pools").glob("r1$*"))
+    finally:
+        restore(tiny)
+
+
+def test_an_edited_source_mask_shows_as_a_changed_dependency_of_prepare(tiny):
+    mask = tiny / "data" / "synthetic" / "trainannot" / "synth_00000.png"
+    pixels = np.array(Image.open(mask))
+    pixels[0, 0] = (int(pixels[0, 0]) + 1) % 11
+    Image.fromarray(pixels).save(mask)
+    try:
+        status = run([DVC, "status", "prepare"], tiny).stdout
+        assert "prepare:" in status and "modified:           data/synthetic" in status
+    finally:
+        restore(tiny)
+    assert "up to date" in run([DVC, "status"], tiny).stdout
+
+
+def test_new_weights_show_as_a_changed_dependency_of_training(tiny):
+    (tiny / "weights" / "mobilenet_v2.pth").write_bytes(b"weights")
+    try:
+        status = run([DVC, "status"], tiny).stdout
+        assert "train_initial:" in status and "modified:           weights" in status
+        assert "rounds/train/dvc.yaml:train@random-r1:" in status
+        assert "prepare:" not in status
+    finally:
+        (tiny / "weights" / "mobilenet_v2.pth").unlink()
+    assert "up to date" in run([DVC, "status"], tiny).stdout
+
+
+CORRUPT = {
+    "model": ("runs/deal_de/r1/model.pt", ["stages/evaluate.py", "--method", "deal_de", "--round", "r1"]),
+    "pool": ("data/pools/r1/random.json", ["stages/train.py", "--method", "random", "--round", "r1"]),
+    "errors": ("runs/deal_de/r0/errors.npy", ["stages/difficulty.py", "--method", "deal_de", "--round", "r0"]),
+    "scores": ("runs/random/r0/scores.csv", ["stages/select_pool.py", "--method", "random", "--round", "r0", "--next", "r1"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT))
+def test_a_truncated_input_stops_its_stage_with_one_line_naming_it(tiny, case):
+    path, cmd = CORRUPT[case]
+    target = tiny / path
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 3] if case != "scores" else b"id,score\nx,not-a-number\n")
+    try:
+        before = {p: p.stat().st_mtime_ns for p in (tiny / "runs").rglob("*") if p.is_file()}
+        done = run([PY, *cmd], tiny, check=False)
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+        assert lines[0].startswith(f"error: {path}: unreadable") and f"dvc checkout -f {path}" in lines[0]
+        after = {p: p.stat().st_mtime_ns for p in (tiny / "runs").rglob("*") if p.is_file()}
+        assert after == before, "a failed stage wrote something"
+    finally:
+        target.write_bytes(data)
+
+
+def test_leftover_temporaries_of_killed_writers_do_not_survive_the_rerun(tiny):
+    # what SIGKILL in the middle of select's and report's atomic writes leaves
+    gone = dead_pid()
+    leftovers = [tiny / "figures" / "random" / "r0" / f".selection.png.{gone}-k1ll3d.tmp",
+                 tiny / "data" / "pools" / "r1" / f".random.json.{gone}-k1ll3d.tmp",
+                 tiny / "metrics" / f".curves.csv.{gone}-k1ll3d.tmp",
+                 tiny / "metrics" / f".summary.json.{gone}-k1ll3d.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"")
+    (tiny / "data" / "pools" / f".r0.{gone}-k1ll3d.tmp").mkdir()  # init's atomic folder
+    live = tiny / "metrics" / f".summary.json.{os.getpid()}-l1ve.tmp"  # a writer still running keeps its file
+    live.write_bytes(b"")
+    try:
+        ran = run([PY, "stages/report.py"], tiny)  # a stage removes them before it writes
+        assert temp_files(tiny) == ["metrics/" + live.name], ran.stderr
+        live.unlink()
+        assert "up to date" in run([DVC, "status"], tiny).stdout
+    finally:
+        restore(tiny)
+
+
+def test_select_killed_mid_write_leaves_nothing_after_its_rerun(tiny):
+    """SIGKILL while select writes its gallery (atomic_path's temporary exists), then the rerun."""
+    figures = tiny / "figures" / "random" / "r0"
+    proc = subprocess.Popen([DVC, "repro", "-f", "-s", "rounds/select/dvc.yaml:select@random-s0"], cwd=tiny,
+                            env=env(), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(figures.glob(".selection.png.*.tmp")):
+            assert proc.poll() is None, "select finished before it was caught mid-write"
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    try:
+        assert list(figures.glob(".selection.png.*.tmp")), "the kill left no temporary: nothing was tested"
+        repro(tiny)
+        assert temp_files(tiny) == []
+        assert "up to date" in run([DVC, "status"], tiny).stdout
+    finally:
+        restore(tiny)
+
+
+def test_a_corrupt_resume_checkpoint_is_ignored_with_one_line(tiny):
+    resume = tiny / "runs" / ".resume" / "initial.pt"
+    resume.parent.mkdir(parents=True, exist_ok=True)
+    resume.write_bytes(b"PK\x03\x04 not a checkpoint")
+    try:
+        done = host(tiny, "repro", "--force", "--single-item", "train_initial", check=True)
+        assert "train: ignoring runs/.resume/initial.pt: unreadable" in done.stdout
+        assert not resume.exists()
+        assert run(["git", "status", "--porcelain", "--", "dvc.lock"], tiny).stdout == ""  # the same model
+    finally:
+        restore(tiny)
+
+
+# ---------------------------------------------------------------- resume: only the run it came from
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, "training ended before it wrote a checkpoint"
+        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
+        time.sleep(0.02)
+
+
+def _interrupt(root: Path, checkpoint: Path) -> None:
+    """kill -9 a forced rerun of train_initial (DVC and the training with it) once its checkpoint exists."""
+    proc = subprocess.Popen([DVC, "repro", "-f", "-s", "train_initial"], cwd=root, env=env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(checkpoint, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_an_interrupted_run_resumes_only_with_the_same_params(tmp_path):
+    root = copy_repo(tmp_path / "resume")
+
+    def long_training(params):
+        tiny_params(params, methods=("random",), rounds=1)
+        params["train"].update(iterations=None, epochs=10, val_every=5)
+
+    edit_params(root, long_training)
+    repro(root, "train_initial")
+    model = root / "runs" / "initial" / "model.pt"
+    checkpoint = root / "runs" / ".resume" / "initial.pt"
+    lr_01 = model.read_bytes()
+    assert not checkpoint.exists(), "a finished stage leaves its checkpoint"
+
+    # the same run resumes, and ends bit-identical to the uninterrupted one
+    _interrupt(root, checkpoint)
+    done = host(root, "repro", "-f", "-s", "train_initial", check=True)
+    assert "train: resuming from epoch" in done.stdout
+    assert model.read_bytes() == lr_01 and not checkpoint.exists()
+
+    _interrupt(root, checkpoint)
+    # DVC serves the unchanged stage from its run-cache: the checkpoint stays behind
+    repro(root, "train_initial")
+    assert checkpoint.exists()
+    edit_params(root, lambda p: p["train"].update(lr=0.02))
+    done = host(root, "repro", "train_initial", check=True)
+    assert "train: ignoring runs/.resume/initial.pt: written by another run" in done.stdout
+    assert "resuming" not in done.stdout
+    lr_02 = model.read_bytes()
+    assert lr_02 != lr_01
+    record = json.loads((root / "runs" / "initial" / "train.json").read_text())
+    assert record["epochs"] == 10 and len(record["history"]) == 10
+    assert not checkpoint.exists() and temp_files(root) == []
+    # what a run from scratch with lr 0.02 writes, to the byte
+    repro(root, "--force", "--single-item", "train_initial")
+    assert model.read_bytes() == lr_02
+    assert yaml.safe_load((root / "dvc.lock").read_text())["stages"]["train_initial"]["params"]["params.yaml"]["train"]["lr"] == 0.02
+
+
+# ---------------------------------------------------------------- your own data is a dependency
+
+
+def _folder_dataset(root: Path, n: int = 30) -> Path:
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        mask = rng.integers(0, 3, size=(32, 32), dtype=np.uint8)
+        Image.fromarray(np.stack([mask * 80, 255 - mask * 80, mask], axis=-1)).save(root / "images" / f"{i:03d}.png")
+        Image.fromarray(mask, mode="L").save(root / "masks" / f"{i:03d}.png")
+    (root / "test.txt").write_text("".join(f"{i:03d}\n" for i in range(20, 30)))
+    (root / "dataset.yaml").write_text(yaml.safe_dump({
+        "class_names": ["a", "b", "c"], "palette": [[0, 0, 0], [255, 0, 0], [0, 255, 0]], "void_index": 255,
+        "splits": {"test": "test.txt", "val": 0.2, "train": "*"}}))
+    return root
+
+
+def test_editing_your_own_data_reruns_prepare(tmp_path):
+    data = _folder_dataset(tmp_path / "mine")
+    root = copy_repo(tmp_path / "repo")
+
+    def folder(params):
+        tiny_params(params, methods=("random",), rounds=1)
+        params["dataset"].update(kind="folder", path=str(data))
+        params["budget"] = {"initial": 4, "batch": 2}
+
+    edit_params(root, folder)
+    assert "prepare" in repro(root, "prepare")
+    assert "up to date" in run([DVC, "status", "prepare"], root).stdout
+    for edit in (lambda: Image.fromarray(np.full((32, 32), 2, np.uint8), mode="L").save(data / "masks" / "003.png"),
+                 lambda: Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(data / "images" / "004.png"),
+                 lambda: (data / "test.txt").write_text("".join(f"{i:03d}\n" for i in range(21, 30)))):
+        edit()
+        status = run([DVC, "status", "prepare"], root).stdout
+        assert "prepare:" in status and f"modified:           {data}" in status, status
+        run([DVC, "commit", "-f", "prepare"], root)  # take this edit as seen, to test the next one alone
+        assert "up to date" in run([DVC, "status", "prepare"], root).stdout
+    assert repro(root, "-f", "prepare") == ["prepare"]
+    ids = json.loads((root / "data" / "prepared" / "ids.json").read_text())
+    assert "images/020.png" not in ids["test"] and len(ids["test"]) == 9
+
+
+def test_a_split_list_outside_the_dataset_is_refused(tmp_path):
+    data = _folder_dataset(tmp_path / "mine")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password123\n")
+    config = yaml.safe_load((data / "dataset.yaml").read_text())
+    config["splits"]["test"] = "../secret.txt"
+    (data / "dataset.yaml").write_text(yaml.safe_dump(config))
+    root = copy_repo(tmp_path / "repo")
+    edit_params(root, lambda p: (tiny_params(p, methods=("random",), rounds=1),
+                                 p["dataset"].update(kind="folder", path=str(data))))
+    done = run([PY, "stages/prepare.py"], root, check=False)
+    assert done.returncode == 1
+    assert "is outside the dataset folder" in done.stderr and "password123" not in done.stderr + done.stdout
+    assert not (root / "data" / "prepared").exists()
