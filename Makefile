@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test repro preset clean-venv
+.PHONY: venv test repro check preset clean-venv
 
 venv: $(STAMP)
 
@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The stage host keeps torch imported across the ~90 stages (see stages/host.py).
+# params.yaml as every stage will check it (make repro runs the same check first).
+check: $(STAMP)
+	$(BIN)/python stages/check_params.py
+
+# The stage host keeps torch imported across the ~90 stages (see stages/host.py);
+# it checks params.yaml before DVC runs.
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python stages/host.py dvc repro
 

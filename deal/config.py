@@ -1,6 +1,6 @@
 """The pipeline's params: validation and the budget schedule.
 
-Plain Python (no torch, no DVC): stages call `check_params` before they
+Plain Python and yaml (no torch, no DVC): stages call `check_params` before they
 read or write anything, and `make repro` (stages/host.py) before DVC runs, so
 a bad params file stops with one line per problem naming the param and the fix.
 Every param is checked for its type and range, and an unknown key is named
@@ -14,6 +14,8 @@ import math
 import os
 import re
 from collections.abc import Mapping
+
+import yaml
 
 DATASET_KINDS = ("synthetic", "camvid", "cityscapes", "folder")
 DEAL_MODES = ("joint", "decoupled")
@@ -31,8 +33,30 @@ CORESET_METRICS = ("euclidean", "cosine")
 SYNTHETIC_PATH = "data/synthetic"
 # encoder weights live here, in the repository, so that DVC hashes them (`dvc add`): see check_weights
 WEIGHTS_DIR = "weights"
+# what the stages write: a data folder there would be a dependency of its own outputs
+OUTPUT_FOLDERS = ("data", "runs", "metrics", "figures")
 # names that reach a stage command or a path (round ids): no shell or path syntax
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class ParamsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading floats as YAML 1.2 (and DVC) does: `1e-3` is a number, not text."""
+
+
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def parse_params(text: str):
+    """The content of a params file: YAML, with YAML 1.2's floats."""
+    return yaml.load(text, Loader=ParamsLoader)
 
 
 class ParamsError(Exception):
@@ -344,6 +368,10 @@ def check_dataset(data: Mapping, root: str, problems: list[str]) -> None:
     elif os.path.normpath(path) == os.path.normpath(SYNTHETIC_PATH):
         problems.append(f"params.yaml: dataset.path: {path!r} is where the embedded scenes are generated; "
                         f"point it at the {kind} root (e.g. make preset PRESET={kind} DATA=/data/{kind})")
+    elif not os.path.isabs(path) and (os.path.normpath(path) in (".", "..")
+                                      or os.path.normpath(path).split(os.sep)[0] in OUTPUT_FOLDERS):
+        problems.append(f"params.yaml: dataset.path: {path!r} overlaps the pipeline's own outputs "
+                        f"({', '.join(OUTPUT_FOLDERS)}); point it at the {kind} root outside them")
     elif not os.path.isdir(os.path.join(root, path)):
         problems.append(f"params.yaml: dataset.path: {path!r} is not a folder; point it at the {kind} root")
 
@@ -514,7 +542,7 @@ def check_learning_loss(options: Mapping, problems: list[str]) -> None:
         problems.append(f"{name}.hidden: {hidden!r}; the loss module's width is a positive int (paper: 128)")
     for key, low in (("lambda", 0.0), ("margin", 0.0)):
         value = options.get(key)
-        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low):
+        if not (_is_number(value) and value >= low):
             problems.append(f"{name}.{key}: {value!r}; a number >= 0 (paper: 1)")
     detach = options.get("detach_after", "missing")
     if detach is not None and not (_is_number(detach) and 0 <= detach <= 1):

@@ -13,6 +13,7 @@ exits 1, or says the params are valid and exits 0; it writes nothing.
 from __future__ import annotations
 
 import argparse
+import copy
 import re
 import sys
 from pathlib import Path
@@ -20,45 +21,66 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from deal.config import ParamsError, check_params, known_train_size  # noqa: E402
+from deal.config import ParamsError, check_params, known_train_size, parse_params  # noqa: E402
 
 PARAMS = Path("params.yaml")
 
 
-def set_param(params: dict, assignment: str) -> str | None:
-    """Apply one `dvc exp run -S [params.yaml:]key=value` (a YAML value, dotted key); None or the problem."""
-    target, colon, rest = assignment.partition(":")
-    if colon and target.endswith((".yaml", ".yml", ".json", ".toml", ".py")):
-        if Path(target) != PARAMS:
-            return ""  # another params file: not ours to check
-        assignment = rest
-    key, sep, value = assignment.partition("=")
-    key = re.sub(r"\[(\d+)\]", r".\1", key)  # rounds[1].id as rounds.1.id
-    if not sep or not key:
-        return f"-S {assignment}: not KEY=VALUE (e.g. -S train.lr=0.02)"
-    try:
-        parsed = yaml.safe_load(value) if value else None
-    except yaml.YAMLError:
-        parsed = value
+def set_param(params: dict, key: str, value, delete: bool = False) -> str | None:
+    """Set (or delete) one dotted key as `dvc exp run -S` does; None, or the problem."""
     node = params
-    names = key.split(".")
+    names = re.sub(r"\[(\d+)\]", r".\1", key).split(".")  # rounds[1].id as rounds.1.id
     for name in names[:-1]:
         child = node.get(name) if isinstance(node, dict) else None
         if isinstance(node, list) and name.isdigit() and int(name) < len(node):
             child = node[int(name)]
         if not isinstance(child, (dict, list)):
             if not isinstance(node, dict):
-                return f"-S {assignment}: {name!r} is not a section of params.yaml"
+                return f"-S {key}: {name!r} is not a section of params.yaml"
             child = node[name] = {}
         node = child
     last = names[-1]
     if isinstance(node, list):
         if not (last.isdigit() and int(last) < len(node)):
-            return f"-S {assignment}: {last!r} is not an index of that list"
-        node[int(last)] = parsed
+            return f"-S {key}: {last!r} is not an index of that list"
+        node[int(last)] = value
+    elif delete:
+        node.pop(last, None)
     else:
-        node[last] = parsed
+        node[last] = value
     return None
+
+
+def experiments(assignments: list[str]) -> list[list[tuple[str, object, bool]]] | str:
+    """The (key, value, delete) settings of each experiment that `-S` values make, parsed and
+    swept (`lr=0.01,0.02`, `range(...)`) as DVC does, with Hydra's grammar; or the problem."""
+    ours = []
+    for assignment in assignments:
+        target, colon, rest = assignment.partition(":")
+        if colon and target.endswith((".yaml", ".yml", ".json", ".toml", ".py")):
+            if Path(target) != PARAMS:
+                continue  # another params file: not ours to check
+            assignment = rest
+        ours.append(assignment)
+    try:
+        from dvc.utils.hydra import get_hydra_sweeps, to_hydra_overrides
+    except ImportError:  # DVC without Hydra: plain key=value, YAML values
+        settings = []
+        for assignment in ours:
+            key, sep, value = assignment.partition("=")
+            if not sep or not key:
+                return f"-S {assignment}: not KEY=VALUE (e.g. -S train.lr=0.02)"
+            settings.append((key, parse_params(value) if value else None, False))
+        return [settings]
+    for assignment in ours:
+        try:
+            to_hydra_overrides([assignment])
+        except Exception as exc:  # what DVC would answer with "Invalid `--set-param` value"
+            return f"-S {assignment}: not a value DVC can parse ({str(exc).splitlines()[0]}); quote it or fix it"
+    runs = []
+    for run in get_hydra_sweeps({str(PARAMS): ours}) if ours else [{str(PARAMS): []}]:
+        runs.append([(o.key_or_group, o.value(), o.is_delete()) for o in to_hydra_overrides(run[str(PARAMS)])])
+    return runs
 
 
 def overrides(argv: list[str]) -> list[str]:
@@ -78,21 +100,27 @@ def overrides(argv: list[str]) -> list[str]:
 
 
 def problems(assignments: list[str], path: Path = PARAMS) -> list[str]:
-    """Every problem of `path` with `assignments` applied; [] when valid."""
+    """Every problem of `path` with `assignments` applied (each swept experiment's); [] when valid."""
     try:
-        params = yaml.safe_load(path.read_text())
+        base = parse_params(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         return [f"{path}: cannot read params ({str(exc).splitlines()[0]}); fix it or restore it (git checkout {path})"]
-    for assignment in assignments:
-        problem = set_param(params, assignment) if isinstance(params, dict) else None
-        if problem:
-            return [problem]
-    try:
-        # the prepared split's size is checked by prepare itself (it may be stale here)
-        check_params(params, train_size=known_train_size(params) if isinstance(params, dict) else None)
-    except ParamsError as exc:
-        return exc.lines
-    return []
+    runs = experiments(assignments)
+    if isinstance(runs, str):
+        return [runs]
+    found: list[str] = []
+    for settings in runs:
+        params = copy.deepcopy(base)
+        for key, value, delete in settings:
+            problem = set_param(params, key, value, delete) if isinstance(params, dict) else None
+            if problem:
+                return [problem]
+        try:
+            # the prepared split's size is checked by prepare itself (it may be stale here)
+            check_params(params, train_size=known_train_size(params) if isinstance(params, dict) else None)
+        except ParamsError as exc:
+            found.extend(line for line in exc.lines if line not in found)
+    return found
 
 
 def main() -> int:

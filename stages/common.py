@@ -26,7 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deal.config import ParamsError, check_params, known_train_size, schedule  # noqa: E402
+from deal.config import ParamsError, check_params, known_train_size, parse_params, schedule  # noqa: E402
 
 PREPARED = Path("data/prepared")
 POOLS = Path("data/pools")
@@ -46,7 +46,7 @@ def load_params(path: str | Path = "params.yaml", with_train_size: bool = True) 
     """params.yaml, validated; the budget checks run where the train split's size is known
     (the embedded generator's params, or the prepared data)."""
     try:
-        params = yaml.safe_load(Path(path).read_text())
+        params = parse_params(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         fail(f"{path}: cannot read params ({str(exc).splitlines()[0]}); fix it or restore it (git checkout {path})")
     train_size = known_train_size(params) if isinstance(params, dict) else None
@@ -109,9 +109,10 @@ def _remove(path: Path) -> None:
 
 
 def clear_stale(path: Path) -> None:
-    """Remove what killed writers of `path` left beside it: the next write of a target leaves none."""
+    """Remove what killed writers of `path` left beside it: the next write of a target leaves none.
+    (A name without a pid is from before pids were in the names: one writer per target, so stale too.)"""
     for stale in path.parent.glob(glob.escape(f".{path.name}.") + "*" + TMP_SUFFIX):
-        if _is_stale(stale.name):
+        if _is_stale(stale.name) or TMP_NAME.fullmatch(stale.name) is None:
             _remove(stale)
 
 
@@ -271,6 +272,18 @@ def run_key(**parts) -> str:
         else:
             h.update(json.dumps(value, sort_keys=True, default=str).encode())
     return h.hexdigest()
+
+
+def runtime(params: dict) -> dict:
+    """What a run resolves at run time and a checkpoint must share: the device and
+    precision `auto` picked here, the threads, torchvision's version."""
+    import torch
+    import torchvision
+    from deal.training import resolve_device, resolve_precision
+
+    device = resolve_device(params["train"]["device"])
+    return {"device": str(device), "precision": str(resolve_precision(params["train"]["precision"], device)),
+            "threads": params["train"]["threads"] or torch.get_num_threads(), "torchvision": torchvision.__version__}
 
 
 class Resume:

@@ -17,7 +17,7 @@ delegate(__file__)
 
 from common import (  # noqa: E402
     POOLS, RUNS, Resume, dataset_info, fail, load_params, load_split, load_state, model_config, read_npy, read_pool,
-    run_key, save_state, set_threads, stage_args, train_config, write_json,
+    run_key, runtime, save_state, set_threads, stage_args, train_config, write_json,
 )
 
 
@@ -41,8 +41,13 @@ def main() -> None:
     pool = read_pool(POOLS / args.round / f"{args.method}.json")
     images, masks = load_split("train", pool.labeled)
     mode = params["deal"]["mode"]
+    resume = None
     if mode == "joint":
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:  # another model.* config wrote it
+            fail(f"{run / 'model.pt'}: does not fit the network params.yaml describes ({str(exc).splitlines()[0][:120]}); "
+                 "rerun its train stage (dvc repro -f)")
         history = []
     else:
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -54,12 +59,11 @@ def main() -> None:
         per_epoch = max(1, len(train_set) // t["batch_size"])
         cfg = train_config(params, "decoupled", len(train_set), epochs=max(1, -(-d["iterations"] // per_epoch)), seed_offset=1)
         # a checkpoint resumes only this exact run: same configs, network, images and code
-        key = run_key(train=cfg, model=model_config(params, with_difficulty=True), network=state,
-                      init=model.state_dict(), images=images, masks=masks)
+        key = run_key(train=cfg, model=model_config(params, with_difficulty=True), runtime=runtime(params), dataset=info,
+                      network=state, init=model.state_dict(), images=images, masks=masks)
         resume = Resume(f"difficulty-{args.method}-{args.round}", key, "difficulty")
         result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"],
                        resume=resume.load(), save_last=resume.save)
-        resume.done()
         history = result.history
 
     errors = torch.from_numpy(read_npy(run / "errors.npy"))
@@ -80,6 +84,8 @@ def main() -> None:
         "gamma": float(model.difficulty.attention.gamma),
         "history": history,
     })
+    if resume is not None:
+        resume.done()  # only once the outputs are written
     print(f"difficulty: {args.method} {args.round} ({mode}): BCE {float(loss):.4f}, AUROC {auc:.3f} on the labeled pool, "
           f"gamma {float(model.difficulty.attention.gamma):.3f}")
 

@@ -224,26 +224,47 @@ def serve(listener: socket.socket) -> None:
         threading.Thread(target=_serve_one, args=(conn,), daemon=True).start()
 
 
+def _dvc_subcommand(command: list[str]) -> tuple[list[str], str]:
+    """(the words from DVC's subcommand on, the folder it runs in) of a `dvc ...` command line;
+    ([], "") for any other command. DVC's global options (-v, -q, --cd DIR) come before it."""
+    if not command or os.path.basename(command[0]) != "dvc":
+        return [], ""
+    folder, i = ".", 1
+    while i < len(command) and command[i].startswith("-"):
+        if command[i] == "--cd" and i + 1 < len(command):
+            folder, i = command[i + 1], i + 1
+        i += 1
+    return command[i:], folder
+
+
 def _check_params(command: list[str]) -> list[str]:
     """The problems of params.yaml (with `exp run -S` values) when `command` is
     `dvc repro` or `dvc exp run`; [] for any other command."""
-    args = command[1:]
-    if os.path.basename(command[0]) != "dvc" or not (args[:1] == ["repro"] or args[:2] == ["exp", "run"]):
+    args, folder = _dvc_subcommand(command)
+    if not (args[:1] == ["repro"] or args[:2] == ["exp", "run"]):
         return []
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from check_params import overrides, problems
 
-    return problems(overrides(args))
+    here = os.getcwd()
+    try:
+        os.chdir(folder)  # params.yaml and relative data paths, as DVC will see them
+        return problems(overrides(args))
+    except OSError as exc:
+        return [f"{folder}: {exc.strerror}; run from the repository root"]
+    finally:
+        os.chdir(here)
 
 
 def _sweep(command: list[str]) -> None:
     """After `dvc repro|exp run`: what killed stage writers left (a stage DVC then
     served from its run-cache never ran the sweep of its own)."""
-    if os.path.basename(command[0]) == "dvc" and command[1:2] in (["repro"], ["exp"]):
+    args, folder = _dvc_subcommand(command)
+    if args[:1] in (["repro"], ["exp"]):
         try:
             from common import sweep_stale
 
-            sweep_stale()
+            sweep_stale(folder)
         except Exception as exc:  # never mask the command's own status
             print(f"stages/host.py: could not remove stale temporaries ({exc})", file=sys.stderr)
 
@@ -302,7 +323,12 @@ def main() -> int:
     threading.Thread(target=serve, args=(listener,), daemon=True).start()
     command = None
     try:
-        command = subprocess.Popen(sys.argv[1:], env={**os.environ, ENV: path})
+        try:
+            command = subprocess.Popen(sys.argv[1:], env={**os.environ, ENV: path})
+        except OSError as exc:
+            print(f"stages/host.py: cannot run {sys.argv[1]!r} ({exc.strerror}); is the venv's bin on PATH "
+                  "(make repro sets it)?", file=sys.stderr)
+            return 127
         waiting = True
         if not terminated:
             command.wait()

@@ -17,7 +17,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    POOLS, RUNS, atomic_path, fail, load_model, load_params, load_split, read_pool, round_index, schedule,
+    POOLS, RUNS, atomic_path, check_device, fail, load_model, load_params, load_split, read_pool, round_index, schedule,
     set_threads, stage_args, train_config,
 )
 
@@ -55,6 +55,7 @@ def vaal_scores(params: dict, method: str, pool, candidates: list[str], index: i
     options.setdefault("seed", params["seed"] * 1000 + index)
     options.setdefault("precision", params["train"]["precision"])
     options.setdefault("device", params["train"]["device"])
+    check_device(options["device"])
     vaal = get_strategy(method, **options)
     labeled, _ = load_split("train", pool.labeled)
     unlabeled, _ = load_split("train", pool.unlabeled)

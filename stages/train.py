@@ -21,7 +21,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    POOLS, RUNS, Resume, copy_file, load_params, load_split, model_config, read_pool, round_index, run_key,
+    POOLS, RUNS, Resume, copy_file, load_params, load_split, model_config, read_pool, round_index, run_key, runtime,
     save_state, set_threads, split_ids, train_config, write_json, dataset_info,
 )
 
@@ -74,8 +74,8 @@ def main() -> None:
 
     stage = "initial" if args.initial else f"{args.method}-{args.round}"
     # a checkpoint resumes only this exact run: same configs, same images, same code
-    key = run_key(train=cfg, model=config, mode=mode, options=options, seed=params["seed"],
-                  images=images, masks=masks, val=val_set.images if val_set is not None else None,
+    key = run_key(train=cfg, model=config, mode=mode, options=options, seed=params["seed"], runtime=runtime(params),
+                  dataset=info, images=images, masks=masks, val=val_set.images if val_set is not None else None,
                   val_masks=val_set.masks if val_set is not None else None, init=model.state_dict())
     resume = Resume(stage, key, "train")
     print(f"train: {stage}: {len(train_set)} labeled images, {cfg.epochs} epochs, mode {mode}")

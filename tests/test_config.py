@@ -143,15 +143,19 @@ def test_a_stage_with_bad_params_exits_with_the_lines_and_writes_nothing(tmp_pat
 
 
 def _leaves(node, prefix=()):
+    """Every key path of `node`, list entries (rounds, steps, sizes) included."""
     if isinstance(node, dict):
         for key, value in node.items():
             yield from _leaves(value, prefix + (key,))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _leaves(value, prefix + (i,))
     yield prefix
 
 
 @pytest.mark.parametrize("junk", [None, "x", -1, 0.5, True, [], {}, [1, 2, 3]], ids=repr)
 def test_any_junk_in_any_param_is_a_line_never_a_crash(junk):
-    """Every key of params.yaml (sections too) set to junk: a ParamsError of one-line problems or valid."""
+    """Every key and list entry of params.yaml (sections too) set to junk: one-line problems, or valid."""
     for path in _leaves(PARAMS):
         if not path:
             continue
