@@ -32,7 +32,8 @@ def host(root: Path, *args: str, check: bool = False) -> subprocess.CompletedPro
 def new_files(root: Path) -> list[str]:
     """What a run wrote: files git does not track (ignored ones too), .dvc/ aside."""
     listed = run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], root).stdout.splitlines()
-    return sorted(line[3:] for line in listed if line[:2] in ("??", "!!") and not line[3:].startswith(".dvc/"))
+    return sorted(line[3:] for line in listed if line[:2] in ("??", "!!") and not line[3:].startswith(".dvc/")
+                  and "__pycache__/" not in line)  # byte-code, where PYTHONDONTWRITEBYTECODE is unset
 
 
 def dead_pid() -> int:
