@@ -33,6 +33,7 @@ import threading
 import traceback
 
 ENV = "DEAL_STAGE_HOST"
+PRELOAD_ENV = "DEAL_STAGE_HOST_PRELOAD"
 # What stage scripts import, so a forked stage starts with it loaded: torch
 # (~4 s), matplotlib for the figures of select/analyze/report (~0.8 s).
 PRELOAD = ("torch", "torchvision", "deal.models", "deal.training", "deal.data.transforms", "deal.data.memory",
@@ -295,10 +296,14 @@ def main() -> int:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import matplotlib
+    # $DEAL_STAGE_HOST_PRELOAD (comma-separated, may be empty) replaces PRELOAD:
+    # a host that starts at once, for stages that need none of it (its tests)
+    preload = PRELOAD if PRELOAD_ENV not in os.environ else tuple(filter(None, os.environ[PRELOAD_ENV].split(",")))
+    if any(name.startswith(("matplotlib", "deal.")) for name in preload):
+        import matplotlib
 
-    matplotlib.use("Agg")  # no display: what every stage's figures use anyway
-    for name in PRELOAD:
+        matplotlib.use("Agg")  # no display: what every stage's figures use anyway
+    for name in preload:
         importlib.import_module(name)
 
     terminated = waiting = False

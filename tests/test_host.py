@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# these fake stages need no torch: a host that imports nothing starts at once
+NO_PRELOAD = {"DEAL_STAGE_HOST_PRELOAD": ""}
 
 SCRIPT = """
 import os, sys
@@ -29,7 +31,7 @@ def test_host_runs_scripts_with_their_argv_cwd_env_and_status(tmp_path):
     work.mkdir()
     inner = f"{sys.executable} {script} 3; echo status=$?; {sys.executable} {script} 0"
     done = subprocess.run([sys.executable, str(REPO / "stages" / "host.py"), "bash", "-c", inner],
-                          cwd=work, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "MARK": "m1"})
+                          cwd=work, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "MARK": "m1", **NO_PRELOAD})
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines == [f"ran 1 ['3'] {work} m1", "status=3", f"ran 1 ['0'] {work} m1"]
@@ -47,7 +49,7 @@ def test_without_a_host_the_script_runs_itself(tmp_path):
 
 def test_host_passes_on_the_wrapped_commands_status(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "stages" / "host.py"), "bash", "-c", "exit 7"],
-                          cwd=tmp_path, capture_output=True, text=True)
+                          cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **NO_PRELOAD})
     assert done.returncode == 7
 
 
@@ -113,7 +115,7 @@ def pipeline(tmp_path):
 
     def start(*args: str):
         host = subprocess.Popen([sys.executable, str(REPO / "stages" / "host.py"), sys.executable, str(fake_dvc),
-                                 str(out), *args], cwd=tmp_path, start_new_session=True,
+                                 str(out), *args], cwd=tmp_path, start_new_session=True, env={**os.environ, **NO_PRELOAD},
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         started.append(host)
         assert wait_until(lambda: (tmp_path / "out.worker").exists() or host.poll() is not None, 120), "no worker"
