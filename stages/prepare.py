@@ -23,7 +23,7 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import POOLS, PREPARED, atomic_dir, fail, load_params, write_json  # noqa: E402
+from common import POOLS, PREPARED, atomic_dir, fail, load_params, schedule, write_json  # noqa: E402
 
 
 def open_dataset(params: dict):
@@ -72,9 +72,7 @@ def main() -> None:
         check_params(params, train_size=len(ids["train"]))
     except ParamsError as exc:
         fail(exc.lines)
-    from deal.config import budget_count
-
-    initial = budget_count(params["budget"]["initial"], len(ids["train"]), "budget.initial", [])
+    initial = schedule(params, len(ids["train"]))[0]  # checked just above
     with atomic_dir(PREPARED) as work:
         for split, split_ids in ids.items():
             images, masks = dataset.read_many(split_ids, size=size, progress=True)
