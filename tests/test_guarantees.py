@@ -36,6 +36,24 @@ def new_files(root: Path) -> list[str]:
                   and "__pycache__/" not in line)  # byte-code, where PYTHONDONTWRITEBYTECODE is unset
 
 
+def kill_when(args: list[str], cwd: Path, condition, timeout: float = 300) -> bool:
+    """Run `dvc ARGS` in its own session and SIGKILL the whole session (DVC and its stage) as soon as
+    `condition()` holds; True if it held before the command ended by itself."""
+    proc = subprocess.Popen([DVC, *args], cwd=cwd, env=env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if condition():
+                return True
+            assert time.monotonic() < deadline, f"dvc {' '.join(args)} still running after {timeout} s"
+            time.sleep(0.001)
+        return condition()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def dead_pid() -> int:
     """The pid of a process that has exited (what a SIGKILLed writer leaves in its temporaries' names)."""
     done = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
@@ -250,19 +268,8 @@ def test_select_killed_mid_write_leaves_nothing_after_its_rerun(tiny):
     caught = False
     try:
         for _ in range(5):  # the gallery's write is short: try again if the poll missed it
-            proc = subprocess.Popen([DVC, "repro", "-f", "-s", "rounds/select/dvc.yaml:select@random-s0"], cwd=tiny,
-                                    env=env(), start_new_session=True, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            try:
-                deadline = time.monotonic() + 120
-                while proc.poll() is None and time.monotonic() < deadline:
-                    if list(figures.glob(".selection.png.*.tmp")):
-                        caught = True
-                        break
-                    time.sleep(0.001)
-            finally:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            caught = kill_when(["repro", "-f", "-s", "rounds/select/dvc.yaml:select@random-s0"], tiny,
+                               lambda: bool(list(figures.glob(".selection.png.*.tmp"))), timeout=120)
             if caught:
                 break
         assert caught, "select was never caught mid-write: nothing was tested"
@@ -290,23 +297,10 @@ def test_cuda_asked_for_on_a_machine_without_it_is_one_line(tiny):
 # ---------------------------------------------------------------- resume: only the run it came from
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, "training ended before it wrote a checkpoint"
-        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
-        time.sleep(0.02)
-
-
 def _interrupt(root: Path, checkpoint: Path) -> None:
     """kill -9 a forced rerun of train_initial (DVC and the training with it) once its checkpoint exists."""
-    proc = subprocess.Popen([DVC, "repro", "-f", "-s", "train_initial"], cwd=root, env=env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for(checkpoint, proc)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    assert kill_when(["repro", "-f", "-s", "train_initial"], root, checkpoint.exists), \
+        "training ended before it wrote a checkpoint"
 
 
 def test_an_interrupted_run_resumes_only_with_the_same_params(tmp_path):
