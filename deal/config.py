@@ -141,6 +141,7 @@ SECTIONS = {
         "size": pair(integer(32)),
         "test_split": choice("test", "val"),
         "val_holdout": integer(0),
+        "seed": integer(0, why=" (the embedded scenes and the Cityscapes hold-out; not an active-learning seed)"),
         "synthetic": {
             "height": integer(32), "width": integer(32), "train": integer(1), "val": integer(0), "test": integer(1),
         },
@@ -158,6 +159,7 @@ SECTIONS = {
         "lr": number(0, low_open=True),
         "head_lr_mult": number(0, low_open=True),
         "momentum": number(0, 1, high_open=True),
+        "nesterov": boolean(),
         "weight_decay": number(0),
         "poly_power": number(0),
         "val_every": integer(1),
@@ -169,7 +171,7 @@ SECTIONS = {
         "num_workers": integer(0),
         "threads": integer(0, why=" (0: torch's default)"),
     },
-    "reference": {"train": boolean()},
+    "reference": {"train": boolean(), "seed": integer(0)},
     "deal": {
         "mode": None,  # checked below, with its own message
         "grid": None,
@@ -179,7 +181,7 @@ SECTIONS = {
         "iterations": integer(1),
     },
 }
-TOP_LEVEL = ("seed", "dataset", "budget", "methods", "baselines", "deal_methods", "method_cfg", "method_train",
+TOP_LEVEL = ("seeds", "baseline_ref", "dataset", "budget", "methods", "baselines", "deal_methods", "method_cfg", "method_train",
              "rounds", "steps", "model", "train", "reference", "deal")
 RHO = number(0, 1, low_open=True, why=" (the scored fraction of the unlabeled pool)")
 # method_cfg.<method>: what each method's score stage reads
@@ -295,6 +297,27 @@ def schedule(params: Mapping, train_size: int) -> list[int]:
     return [initial + i * batch for i in range(len(params["rounds"]))]
 
 
+# the shared round-0 models of a seed (train_initial@<seed>-<kind>); learning loss trains its own
+INITIAL_MODELS = ("segmentation", "joint")
+OWN_ROUND0 = ("learning_loss",)  # deal.acquisition.CUSTOM_TRAINING (a test keeps them equal)
+
+
+def initial_model(params: Mapping, method: str) -> str | None:
+    """The shared round-0 model `method` starts from, as published: a DEAL method
+    the joint network (L_seg + L_dif) when deal.mode is joint, any other method
+    (and DEAL in decoupled mode) a plain segmentation network; None for a
+    method that trains its own round 0 (learning loss)."""
+    if method in OWN_ROUND0:
+        return None
+    return "joint" if method in DEAL_METHODS and params["deal"]["mode"] == "joint" else "segmentation"
+
+
+def initial_models_trained(params: Mapping) -> list[str]:
+    """The shared round-0 models each seed trains: the plain one always, the joint one when
+    deal.mode is joint. Whatever `methods` lists, so that adding a method never retrains them."""
+    return list(INITIAL_MODELS) if params["deal"]["mode"] == "joint" else ["segmentation"]
+
+
 def known_train_size(params: Mapping) -> int | None:
     """The train split's size where params alone say it: the embedded generator's count."""
     data = params.get("dataset")
@@ -321,8 +344,7 @@ def check_params(params, train_size: int | None = None, root: str = ".") -> None
     if missing:
         raise ParamsError([f"params.yaml: missing section {k!r}; copy it from the repository's params.yaml" for k in missing])
     check_keys(params, TOP_LEVEL, "", problems)
-    if not (_is_int(params["seed"]) and params["seed"] >= 0):
-        problems.append(f"params.yaml: seed: {params['seed']!r}; an int >= 0")
+    check_seeds(params["seeds"], problems)
     ok = {name: check_section(params[name], schema, name, problems) for name, schema in SECTIONS.items()}
 
     if ok["dataset"]:
@@ -331,6 +353,9 @@ def check_params(params, train_size: int | None = None, root: str = ".") -> None
         for key in ("initial", "batch"):
             if key in params["budget"]:
                 budget_count(params["budget"][key], None, f"budget.{key}", problems)
+    if ok["train"] and params["train"].get("nesterov") is True and params["train"].get("momentum") == 0:
+        problems.append("params.yaml: train.nesterov: true needs momentum > 0 (train.momentum is 0); "
+                        "set train.nesterov: false or a momentum")
     if ok["model"]:
         check_weights(params["model"], root, problems)
     if ok["deal"]:
@@ -343,6 +368,10 @@ def check_params(params, train_size: int | None = None, root: str = ".") -> None
         if not (isinstance(grid, list) and len(grid) == 2 and all(_is_int(g) and g > 0 for g in grid)):
             problems.append(f"params.yaml: deal.grid: {grid!r}; give the attention grid as [h, w]")
     methods = check_methods(params, problems)
+    ref = params["baseline_ref"]
+    if ref is not None and ref not in methods:
+        problems.append(f"params.yaml: baseline_ref: {shown(ref)}; the method every other one is compared with, "
+                        f"paired by seed: one of methods ({', '.join(map(str, methods))}), or null for no comparison")
     ids = check_rounds(params, problems)
 
     if train_size is None:
@@ -351,6 +380,15 @@ def check_params(params, train_size: int | None = None, root: str = ".") -> None
         check_budget(params, methods, ids, train_size, problems)
     if problems:
         raise ParamsError(problems)
+
+
+def check_seeds(seeds, problems: list[str]) -> None:
+    """seeds: a non-empty list of distinct ints >= 0; each names stages and folders (seed<N>)."""
+    if not (isinstance(seeds, list) and seeds and all(_is_int(s) and s >= 0 for s in seeds)):
+        problems.append(f"params.yaml: seeds: {shown(seeds)}; a list of ints >= 0, e.g. [0] or [0, 1, 2, 3, 4] "
+                        "(each seed draws its own initial pool and trains its own round-0 models)")
+    elif len(set(seeds)) != len(seeds):
+        problems.append(f"params.yaml: seeds: {shown(seeds)} lists a seed twice; list each once")
 
 
 def check_dataset(data: Mapping, root: str, problems: list[str]) -> None:

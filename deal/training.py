@@ -34,6 +34,7 @@ class TrainConfig:
     lr: float = 0.01
     head_lr_mult: float = 10.0
     momentum: float = 0.9
+    nesterov: bool = True  # the published runs' (their flag defaulted to the truthy string 'False')
     weight_decay: float = 5e-4
     poly_power: float = 0.9
     val_every: int = 5
@@ -55,6 +56,8 @@ class TrainConfig:
             raise ValueError(f"training mode must be one of {MODES}, got {self.mode!r}")
         if self.difficulty_loss not in DIFFICULTY_LOSSES:
             raise ValueError(f"difficulty loss must be one of {sorted(DIFFICULTY_LOSSES)}")
+        if self.nesterov and self.momentum <= 0:
+            raise ValueError("Nesterov momentum needs momentum > 0; set nesterov=False")
 
 
 @dataclass
@@ -139,7 +142,8 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
         params = [p for p in group["params"] if p.requires_grad]
         if params:
             groups.append({**group, "params": params})
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                           weight_decay=cfg.weight_decay)
 
 
 def _loader(dataset: Dataset, cfg: TrainConfig, device: torch.device, generator: torch.Generator | None, shuffle: bool) -> DataLoader:

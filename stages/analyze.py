@@ -1,10 +1,10 @@
 """analyze: what the difficulty branch sees, per DEAL method and round, on the test split.
 
-- metrics/eval/<m>/<r>_difficulty.json (DVC metrics): Spearman between each class's
+- metrics/eval/seed<S>/<m>/<r>_difficulty.json (DVC metrics): Spearman between each class's
   mean difficulty and 1 - IoU, the AUROC of difficulty as a predictor of the
   error mask over test pixels, the hardest classes;
-- metrics/eval/<m>/<r>_difficulty_classes.csv: mean difficulty and IoU per class;
-- figures/<m>/<r>/: maps.png (image | ground truth | difficulty | error for a
+- metrics/eval/seed<S>/<m>/<r>_difficulty_classes.csv: mean difficulty and IoU per class;
+- figures/seed<S>/<m>/<r>/: maps.png (image | ground truth | difficulty | error for a
   fixed, seeded set of test images), levels.png (one image split into DE's k
   levels), scatter.png (one point per class), selected.png (the images this
   round selected, with their difficulty maps:
@@ -23,7 +23,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    METRICS, POOLS, RUNS, atomic_path, dataset_info, load_model, load_params, load_split, read_json, read_scores,
+    atomic_path, check_seed, dataset_info, load_model, load_params, load_split, read_json, read_scores,
     set_threads, split_ids, stage_args, train_config, write_json,
 )
 
@@ -37,6 +37,7 @@ def _finite(value):
 def main() -> None:
     args = stage_args(__doc__, with_next=True)
     params = load_params()
+    seed = check_seed(params, args.seed)
     import numpy as np
     import torch
     from deal.analysis import DifficultyAnalysis, error_codes, example_indices
@@ -49,14 +50,14 @@ def main() -> None:
     set_threads(params)
     info_dict = dataset_info()
     info = DatasetInfo.from_dict(info_dict)
-    run = RUNS / args.method / args.round
+    run = seed.run(args.method, args.round)
     model = load_model(params, run / "difficulty.pt")
     cfg = train_config(params, "segmentation", 1, epochs=1)
     method_cfg = params["method_cfg"][args.method]
     k, span = method_cfg.get("k", 8), method_cfg.get("span", "image")
 
     images, masks = load_split("test")
-    examples = example_indices(len(images), EXAMPLES, seed=params["seed"])
+    examples = example_indices(len(images), EXAMPLES, seed=seed.seed)
     analysis = DifficultyAnalysis(info.num_classes, info.void_index)
     confusion = ConfusionMatrix(info.num_classes, info.void_index)
     example_maps, example_errors, start = {}, {}, 0
@@ -73,7 +74,7 @@ def main() -> None:
     iou = confusion.compute()["per_class_iou"]
     summary = analysis.summary(info.class_names, iou)
 
-    figures = Path("figures") / args.method / args.round
+    figures = seed.figures / args.method / args.round
     chosen = np.array(examples)
     with atomic_path(figures / "maps.png") as tmp:
         difficulty_map_figure(images[chosen].numpy(), masks[chosen].numpy(), np.stack([example_maps[i] for i in examples]),
@@ -86,7 +87,7 @@ def main() -> None:
         class_scatter(summary["rows"], tmp, rho=summary["spearman"], title=f"{args.method} {args.round}")
 
     # the images this round's scores selected, with their difficulty maps
-    added = read_json(POOLS / args.next / f"{args.method}.json")["added"]
+    added = read_json(seed.pool(args.next, args.method))["added"]
     scores = dict(read_scores(run / "scores.csv"))
     sel_images, sel_masks = load_split("train", added)
     sel_maps = [torch.sigmoid(out.difficulty_logits.float())[:, 0].cpu().numpy()
@@ -101,9 +102,9 @@ def main() -> None:
     for row in summary["rows"]:
         writer.writerow([row["class"]] + ["" if _finite(row[c]) is None else f"{row[c]:.6f}"
                                           for c in ("mean_difficulty", "iou", "one_minus_iou")] + [row.get("pixels", "")])
-    with atomic_path(METRICS / "eval" / args.method / f"{args.round}_difficulty_classes.csv") as tmp:
+    with atomic_path(seed.eval / args.method / f"{args.round}_difficulty_classes.csv") as tmp:
         tmp.write_text(buffer.getvalue())
-    write_json(METRICS / "eval" / args.method / f"{args.round}_difficulty.json", {
+    write_json(seed.eval / args.method / f"{args.round}_difficulty.json", {
         "spearman_difficulty_vs_1_minus_iou": _finite(summary["spearman"]),
         "auroc_difficulty_vs_error": _finite(summary["auroc"]),
         "mean_difficulty_error": _finite(summary["mean_difficulty_error"]),
@@ -111,7 +112,7 @@ def main() -> None:
         "error_share": summary["error_share"],
         "hardest": summary["hardest"],
     })
-    print(f"analyze: {args.method} {args.round}: Spearman(difficulty, 1 - IoU) {summary['spearman']:.3f}, "
+    print(f"analyze: seed {seed.seed} {args.method} {args.round}: Spearman(difficulty, 1 - IoU) {summary['spearman']:.3f}, "
           f"AUROC(difficulty -> error) {summary['auroc']:.3f}, hardest: {', '.join(summary['hardest'])}")
 
 

@@ -32,7 +32,27 @@ PREPARED = Path("data/prepared")
 POOLS = Path("data/pools")
 RUNS = Path("runs")
 METRICS = Path("metrics")
+FIGURES = Path("figures")
 RESUME = Path("runs/.resume")  # last-epoch checkpoints of interrupted stages; not a DVC out
+
+
+class Seed:
+    """One active-learning seed's folders: data/pools/seed<N>, runs/seed<N>,
+    metrics/eval/seed<N>, figures/seed<N> (as the stage files spell them)."""
+
+    def __init__(self, seed: int):
+        self.seed, self.name = seed, f"seed{seed}"
+        self.pools, self.runs = POOLS / self.name, RUNS / self.name
+        self.eval, self.figures = METRICS / "eval" / self.name, FIGURES / self.name
+
+    def pool(self, round_id: str, method: str) -> Path:
+        return self.pools / round_id / f"{method}.json"
+
+    def run(self, method: str, round_id: str) -> Path:
+        return self.runs / method / round_id
+
+    def initial(self, kind: str) -> Path:
+        return self.runs / "initial" / kind
 
 
 def fail(lines) -> None:
@@ -374,14 +394,34 @@ def round_index(params: dict, round_id: str) -> int:
     return ids.index(round_id)
 
 
+def seed_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, required=True, help="the active-learning seed (one of params.yaml's seeds)")
+
+
+def check_seed(params: dict, seed: int) -> Seed:
+    """The stage's seed, which must be one of params.yaml's seeds (the stage files iterate over them)."""
+    if seed not in params["seeds"]:
+        fail(f"params.yaml: seeds: {params['seeds']} has no seed {seed}; the stage and params disagree, "
+             "run `dvc repro` again (or add the seed)")
+    return Seed(seed)
+
+
 def stage_args(doc: str, with_next: bool = False) -> argparse.Namespace:
-    """--method and --round (and --next: the round whose pool a step writes) of a per-round stage."""
+    """--seed, --method and --round (and --next: the round whose pool a step writes) of a per-round stage."""
     parser = argparse.ArgumentParser(description=doc)
+    seed_arg(parser)
     parser.add_argument("--method", required=True)
     parser.add_argument("--round", required=True)
     if with_next:
         parser.add_argument("--next", required=True, help="the round whose pool this step writes or reads")
     return parser.parse_args()
+
+
+def val_is_test() -> bool:
+    """True when the validation and test splits share images (CamVid's test_split: val): a
+    best-validation checkpoint would then be picked on the test set."""
+    ids = read_json(PREPARED / "ids.json")
+    return bool(set(ids["val"]) & set(ids["test"]))
 
 
 def load_model(params: dict, path: str | Path):
@@ -420,7 +460,7 @@ def model_config(params: dict, with_difficulty: bool, loss_module_hidden: int | 
     )
 
 
-def train_config(params: dict, mode: str, train_size: int, epochs: int | None = None, seed_offset: int = 0):
+def train_config(params: dict, mode: str, train_size: int, epochs: int | None = None, seed: int = 0):
     """The TrainConfig of a stage; `train.iterations` (if set) fixes the SGD steps per round."""
     from deal.training import TrainConfig
 
@@ -437,10 +477,11 @@ def train_config(params: dict, mode: str, train_size: int, epochs: int | None = 
         lr=t["lr"],
         head_lr_mult=t["head_lr_mult"],
         momentum=t["momentum"],
+        nesterov=t["nesterov"],
         weight_decay=t["weight_decay"],
         poly_power=t["poly_power"],
         val_every=t["val_every"],
-        seed=params["seed"] + seed_offset,
+        seed=seed,
         mode=mode,
         lambda_dif=d["lambda"],
         difficulty_loss=d["loss"],

@@ -16,7 +16,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    POOLS, RUNS, Resume, dataset_info, fail, load_params, load_split, load_state, model_config, read_npy, read_pool,
+    Resume, check_seed, dataset_info, fail, load_params, load_split, load_state, model_config, read_npy, read_pool,
     run_key, runtime, save_state, set_threads, stage_args, train_config, write_json,
 )
 
@@ -24,6 +24,7 @@ from common import (  # noqa: E402
 def main() -> None:
     args = stage_args(__doc__)
     params = load_params()
+    seed = check_seed(params, args.seed)
     import numpy as np
     import torch
     from deal.data.memory import InMemorySegmentation
@@ -35,10 +36,10 @@ def main() -> None:
 
     set_threads(params)
     info = dataset_info()
-    run = RUNS / args.method / args.round
+    run = seed.run(args.method, args.round)
     state = load_state(run / "model.pt")
-    model = build_model(model_config(params, with_difficulty=True), seed=params["seed"])
-    pool = read_pool(POOLS / args.round / f"{args.method}.json")
+    model = build_model(model_config(params, with_difficulty=True), seed=seed.seed)
+    pool = read_pool(seed.pool(args.round, args.method))
     images, masks = load_split("train", pool.labeled)
     mode = params["deal"]["mode"]
     resume = None
@@ -57,11 +58,11 @@ def main() -> None:
         augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
         train_set = InMemorySegmentation(images, masks, transform=augment)
         per_epoch = max(1, len(train_set) // t["batch_size"])
-        cfg = train_config(params, "decoupled", len(train_set), epochs=max(1, -(-d["iterations"] // per_epoch)), seed_offset=1)
+        cfg = train_config(params, "decoupled", len(train_set), epochs=max(1, -(-d["iterations"] // per_epoch)), seed=seed.seed + 1)
         # a checkpoint resumes only this exact run: same configs, network, images and code
         key = run_key(train=cfg, model=model_config(params, with_difficulty=True), runtime=runtime(params), dataset=info,
                       network=state, init=model.state_dict(), images=images, masks=masks)
-        resume = Resume(f"difficulty-{args.method}-{args.round}", key, "difficulty")
+        resume = Resume(f"difficulty-{seed.name}-{args.method}-{args.round}", key, "difficulty")
         result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"],
                        resume=resume.load(), save_last=resume.save)
         history = result.history
@@ -86,7 +87,7 @@ def main() -> None:
     })
     if resume is not None:
         resume.done()  # only once the outputs are written
-    print(f"difficulty: {args.method} {args.round} ({mode}): BCE {float(loss):.4f}, AUROC {auc:.3f} on the labeled pool, "
+    print(f"difficulty: seed {seed.seed} {args.method} {args.round} ({mode}): BCE {float(loss):.4f}, AUROC {auc:.3f} on the labeled pool, "
           f"gamma {float(model.difficulty.attention.gamma):.3f}")
 
 

@@ -1,6 +1,6 @@
 """errors: the error masks of a round's model on its labeled pool (DEAL methods).
 
-Writes one array per round, runs/<method>/<round>/errors.npy, N x H x W uint8
+Writes one array per round, runs/seed<S>/<method>/<round>/errors.npy, N x H x W uint8
 (0 right, 1 error, 2 void), rows in the pool's sorted labeled order: one file
 instead of hundreds of masks keeps a cloud remote to one request a round.
 """
@@ -14,7 +14,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    POOLS, RUNS, dataset_info, load_model, load_params, load_split, read_pool, set_threads, stage_args,
+    check_seed, dataset_info, load_model, load_params, load_split, read_pool, set_threads, stage_args,
     train_config, write_npy,
 )
 
@@ -22,6 +22,7 @@ from common import (  # noqa: E402
 def main() -> None:
     args = stage_args(__doc__)
     params = load_params()
+    seed = check_seed(params, args.seed)
     import numpy as np
     import torch
     from deal.data.memory import InMemorySegmentation
@@ -30,9 +31,9 @@ def main() -> None:
 
     set_threads(params)
     info = dataset_info()
-    run = RUNS / args.method / args.round
+    run = seed.run(args.method, args.round)
     model = load_model(params, run / "model.pt")
-    pool = read_pool(POOLS / args.round / f"{args.method}.json")
+    pool = read_pool(seed.pool(args.round, args.method))
     images, masks = load_split("train", pool.labeled)
     cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
     chunks = []
@@ -42,7 +43,7 @@ def main() -> None:
     packed = torch.cat(chunks).numpy().astype(np.uint8)
     write_npy(run / "errors.npy", packed)
     share = float((packed == 1).sum() / max(1, (packed != 2).sum()))
-    print(f"errors: {args.method} {args.round}: {len(pool.labeled)} labeled images, {100 * share:.2f} % of pixels wrong")
+    print(f"errors: seed {seed.seed} {args.method} {args.round}: {len(pool.labeled)} labeled images, {100 * share:.2f} % of pixels wrong")
 
 
 if __name__ == "__main__":

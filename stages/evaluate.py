@@ -9,7 +9,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    METRICS, RUNS, dataset_info, load_model, load_params, load_split, read_json, round_index, set_threads,
+    check_seed, dataset_info, load_model, load_params, load_split, read_json, round_index, set_threads,
     split_ids, stage_args, train_config, write_json,
 )
 
@@ -17,12 +17,13 @@ from common import (  # noqa: E402
 def main() -> None:
     args = stage_args(__doc__)
     params = load_params()
+    seed = check_seed(params, args.seed)
     from deal.data.memory import InMemorySegmentation
     from deal.training import evaluate
 
     set_threads(params)
     info = dataset_info()
-    run = RUNS / args.method / args.round
+    run = seed.run(args.method, args.round)
     model = load_model(params, run / "model.pt")
     test_set = InMemorySegmentation(*load_split("test"))
     cfg = train_config(params, "segmentation", len(test_set), epochs=1)
@@ -30,6 +31,7 @@ def main() -> None:
     labeled = read_json(run / "train.json")["labeled"]
     train_size = len(split_ids("train"))
     result = {
+        "seed": seed.seed,
         "method": args.method,
         "round": args.round,
         "round_index": round_index(params, args.round),
@@ -39,8 +41,8 @@ def main() -> None:
         "pixel_accuracy": scores["pixel_accuracy"],
         "per_class_iou": dict(zip(info["class_names"], scores["per_class_iou"])),
     }
-    write_json(METRICS / "eval" / args.method / f"{args.round}.json", result)
-    print(f"evaluate: {args.method} {args.round}: {labeled} labeled ({result['percent_labeled']:.1f} %), "
+    write_json(seed.eval / args.method / f"{args.round}.json", result)
+    print(f"evaluate: seed {seed.seed} {args.method} {args.round}: {labeled} labeled ({result['percent_labeled']:.1f} %), "
           f"test mIoU {scores['miou']:.4f}, pixel accuracy {scores['pixel_accuracy']:.4f}")
 
 

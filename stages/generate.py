@@ -1,7 +1,7 @@
 """generate: the embedded street scenes (PNG, CamVid layout) into data/synthetic.
 
 Only for dataset.kind synthetic; for a real dataset the folder holds a note
-and nothing else. The scenes are a function of `seed` and
+and nothing else. The scenes are a function of `dataset.seed` and
 dataset.synthetic, so `prepare` depends on them like on any data folder
 (dataset.path, data/synthetic by default): an edited scene reruns it.
 
@@ -36,7 +36,7 @@ def main() -> None:
 
     clear_stale(SYNTHETIC)  # what a killed write_synthetic left beside it
     gen = data["synthetic"]
-    meta = write_synthetic(SYNTHETIC, seed=params["seed"], height=gen["height"], width=gen["width"],
+    meta = write_synthetic(SYNTHETIC, seed=data["seed"], height=gen["height"], width=gen["width"],
                            n_train=gen["train"], n_val=gen["val"], n_test=gen["test"], progress=True)
     print(f"generate: {sum(meta['counts'].values())} scenes at {meta['images_per_s']:.0f} images/s into {SYNTHETIC}")
 

@@ -1,5 +1,13 @@
-"""init: every method's round-0 pool is the shared initial pool (no torch)."""
+"""init: a seed's initial pool, and every method's round-0 pool, which is that pool (no torch).
 
+    python stages/init.py --seed S
+
+The initial pool is drawn from the train split with the seed: each seed its
+own, and within a seed the same for every method, so that methods compare
+paired by seed.
+"""
+
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -9,17 +17,27 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
-from common import POOLS, atomic_dir, load_params, read_json  # noqa: E402
+from common import atomic_dir, check_seed, load_params, schedule, seed_arg, split_ids, write_json  # noqa: E402
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    seed_arg(parser)
+    args = parser.parse_args()
     params = load_params()
+    seed = check_seed(params, args.seed)
+    from deal.data.pools import initial_pool
+
+    train_ids = split_ids("train")
+    size = schedule(params, len(train_ids))[0]  # load_params checked the budget against this split
+    pool = initial_pool(train_ids, size, seed=seed.seed).to_dict()
     first = params["rounds"][0]["id"]
-    pool = read_json(POOLS / "initial.json")
-    with atomic_dir(POOLS / first) as work:
+    write_json(seed.pools / "initial.json", pool)
+    with atomic_dir(seed.pools / first) as work:
         for method in params["methods"]:
             (work / f"{method}.json").write_text(json.dumps(pool, indent=2) + "\n")
-    print(f"init: round {first} pools for {', '.join(params['methods'])}: {len(pool['labeled'])} labeled images each")
+    print(f"init: seed {seed.seed}: initial pool of {size} images ({100 * size / len(train_ids):.1f} %), "
+          f"round {first} pools for {', '.join(params['methods'])}")
 
 
 if __name__ == "__main__":

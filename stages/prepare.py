@@ -1,4 +1,4 @@
-"""prepare: the dataset at training size, its index, and the seeded initial pool.
+"""prepare: the dataset at training size and its index.
 
 The data is read where it lies, at dataset.path: the embedded scenes that
 the generate stage wrote into data/synthetic, or a real dataset's root
@@ -7,9 +7,8 @@ an edited image, mask or split list reruns it. It is indexed and validated
 (and the budget checked against its train split) before anything is
 decoded; every split is then decoded once, resized to dataset.size and
 stored as uint8 arrays in data/prepared, which the other stages
-memory-map, with data/prepared/source.json saying where it came from. The
-initial pool is drawn from the train split with `seed`: the same for every
-method.
+memory-map, with data/prepared/source.json saying where it came from. Each
+seed's initial pool is drawn from it by init@<seed>.
 
     python stages/prepare.py        # what `dvc repro prepare` runs
 """
@@ -23,7 +22,7 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import POOLS, PREPARED, atomic_dir, fail, load_params, schedule, write_json  # noqa: E402
+from common import PREPARED, atomic_dir, fail, load_params, schedule, write_json  # noqa: E402
 
 
 def open_dataset(params: dict):
@@ -43,7 +42,7 @@ def open_dataset(params: dict):
     if kind == "cityscapes":
         from deal.data.cityscapes import Cityscapes
 
-        return Cityscapes(path, val_holdout=data.get("val_holdout", 300), seed=params["seed"])
+        return Cityscapes(path, val_holdout=data.get("val_holdout", 300), seed=params["dataset"]["seed"])
     from deal.data.folder import FolderDataset
 
     return FolderDataset(path)
@@ -54,7 +53,6 @@ def main() -> None:
     params = load_params(with_train_size=False)
     from deal.config import ParamsError, check_params
     from deal.data.base import DatasetError
-    from deal.data.pools import initial_pool
     from deal.data.validate import validate
     import numpy as np
 
@@ -88,10 +86,8 @@ def main() -> None:
             "path": params["dataset"]["path"],
             "counts": {split: len(v) for split, v in ids.items()},
         })
-        pool = initial_pool(ids["train"], initial, seed=params["seed"])
-        write_json(POOLS / "initial.json", pool.to_dict())
     print(f"prepare: {params['dataset']['kind']}: " + ", ".join(f"{s} {len(v)}" for s, v in ids.items())
-          + f"; initial pool {initial} ({100 * initial / len(ids['train']):.1f} %)")
+          + f"; initial pools of {initial} ({100 * initial / len(ids['train']):.1f} %)")
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ def main() -> None:
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
     train_set = InMemorySegmentation(*load_split("train"), transform=augment)
     val_set = InMemorySegmentation(*load_split("val")) if split_ids("val") else None
-    cfg = train_config(params, "segmentation", len(train_set))
-    model = build_model(model_config(params, with_difficulty=False), seed=params["seed"])
+    seed = params["reference"]["seed"]
+    cfg = train_config(params, "segmentation", len(train_set), seed=seed)
+    model = build_model(model_config(params, with_difficulty=False), seed=seed)
     result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set)
     scores = evaluate(model, InMemorySegmentation(*load_split("test")), num_classes=info["num_classes"],
                       void_index=info["void_index"], cfg=cfg)

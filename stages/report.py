@@ -1,16 +1,24 @@
-"""report: the active-learning curves from every evaluate stage (no torch).
+"""report: the active-learning curves of every seed, their bands and the paired comparison (no torch).
 
-metrics/curves.csv (one row per method and round), metrics/summary.json (DVC
-metrics), metrics/curves.png (the paper's figure, with the full-data
-reference as a dashed line when the reference stage computed it) and the CSV as a DVC plot
-drawn by the custom template in .dvc/plots/curves.json. From every analyze
-stage: metrics/difficulty.csv (per DEAL method and step, how well the
-difficulty map finds errors, AUROC, and ranks classes, Spearman), also a DVC
-plot, and the last step's figures in the summary.
+From every evaluate stage of every seed in `seeds`:
+- metrics/curves.csv: one row per (seed, method, round), a DVC plot (one line per seed);
+- metrics/curves_summary.csv: per (method, round) the number of seeds, mean, std
+  and Student-t 95 % interval of mIoU, drawn by the DVC template
+  .dvc/plots/band.json (mean, shaded band, full-data reference when computed);
+- metrics/paired.csv: every method against `baseline_ref`, paired by seed: the
+  area under the learning curve (mean mIoU over rounds) and each round's
+  difference, with its 95 % interval and what it says (a win only when the
+  interval excludes 0);
+- metrics/summary.json (DVC metrics, so `dvc exp show` lists them) and
+  metrics/report.md (the same tables in words);
+- metrics/curves.png: the paper's figure, mean and band per method, the
+  full-data reference dashed when the reference stage computed it, and for
+  CamVid and Cityscapes the published curves (deal.published) dashed beside ours.
+From every analyze stage: metrics/difficulty.csv (per seed, DEAL method and
+step, how well the difficulty map finds errors, AUROC, and ranks classes,
+Spearman), also a DVC plot, and its last step's mean over seeds in the summary.
 """
 
-import csv
-import io
 import sys
 from pathlib import Path
 
@@ -19,66 +27,75 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
-from common import METRICS, atomic_path, fail, load_params, read_json, write_json  # noqa: E402
+from common import METRICS, Seed, atomic_path, fail, load_params, read_json, write_json  # noqa: E402
 
 
 def main() -> None:
     params = load_params()
     from deal.plots import plot_curves
+    from deal.published import published
+    from deal.report import analyse, csv_text, curves_csv, markdown, number, paired_csv, summary_csv
 
-    rows = [read_stage_output(METRICS / "eval" / method / f"{r['id']}.json", "evaluate")
-            for method in params["methods"] for r in params["rounds"]]
-    classes = list(rows[0]["per_class_iou"])
-    write_csv(METRICS / "curves.csv",
-              ["method", "round", "labeled", "percent_labeled", "miou", "pixel_accuracy"] + [f"iou_{c}" for c in classes],
-              ([row["method"], row["round"], row["labeled"], f"{row['percent_labeled']:.4g}", number(row["miou"]),
-                number(row["pixel_accuracy"])] + [number(row["per_class_iou"][c]) for c in classes] for row in rows))
-
-    summary = {}
-    for method in params["methods"]:
-        mine = [r for r in rows if r["method"] == method]
-        summary[method] = {
-            "first_miou": mine[0]["miou"],
-            "last_miou": mine[-1]["miou"],
-            "gain": mine[-1]["miou"] - mine[0]["miou"],
-            "mean_miou": sum(r["miou"] for r in mine) / len(mine),
-            "last_labeled": mine[-1]["labeled"],
-        }
-
-    analysed = difficulty_rows(params, rows)  # the header alone when no DEAL method runs
-    write_csv(METRICS / "difficulty.csv",
-              ["method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"],
-              ([r["method"], r["round"], r["labeled"], f"{r['percent_labeled']:.4g}", number(r["auroc"]),
-                number(r["spearman"]), number(r["error_share"])] for r in analysed))
-    for r in analysed:  # rows run in round order: the last one of a method wins
-        summary[r["method"]].update(difficulty_auroc=r["auroc"], difficulty_spearman=r["spearman"])
-
+    seeds, methods, rounds = params["seeds"], params["methods"], [r["id"] for r in params["rounds"]]
+    rows = []
+    for seed in seeds:
+        for method in methods:
+            for r in rounds:
+                row = read_stage_output(Seed(seed).eval / method / f"{r}.json", "evaluate")
+                rows.append({**row, "seed": seed})  # the folder it was read from
     reference = read_json(METRICS / "reference.json")
     full = reference["miou"] if reference.get("computed") else None
+    result = analyse(rows, methods, rounds, params["baseline_ref"])
+    summary = result["summary"]
+
+    analysed = difficulty_rows(params, rows)  # the header alone when no DEAL method runs
+    last_step = params["steps"][-1]["cur"] if params["steps"] else None
+    for method in dict.fromkeys(r["method"] for r in analysed):
+        at_last = [r for r in analysed if r["method"] == method and r["round"] == last_step]
+        summary[method].update(difficulty_auroc=mean_of(r["auroc"] for r in at_last),
+                               difficulty_spearman=mean_of(r["spearman"] for r in at_last))
     if full is not None:
         summary["full_data"] = {"miou": full, "labeled": reference["labeled"]}
+
+    kind = params["dataset"]["kind"]
+    text = markdown(f"report: {kind}, seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}", methods, rounds, result)
+    outputs = {
+        "curves.csv": curves_csv(rows),
+        "curves_summary.csv": summary_csv(result["bands"], full),
+        "paired.csv": paired_csv(result["comparison"]),
+        "difficulty.csv": csv_text(
+            ["seed", "method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"],
+            ([r["seed"], r["method"], r["round"], r["labeled"], f"{r['percent_labeled']:.4g}", number(r["auroc"]),
+              number(r["spearman"]), number(r["error_share"])] for r in analysed)),
+        "report.md": text,
+    }
+    for name, content in outputs.items():
+        with atomic_path(METRICS / name) as tmp:
+            tmp.write_text(content)
     write_json(METRICS / "summary.json", summary)
     with atomic_path(METRICS / "curves.png") as tmp:
-        plot_curves(rows, tmp, title=f"{params['dataset']['kind']}: mIoU vs labeled data", reference=full)
-    for method, s in ((m, v) for m, v in summary.items() if m in params["methods"]):
-        line = (f"report: {method:>16}: mIoU {100 * s['first_miou']:.2f} -> {100 * s['last_miou']:.2f} "
-                f"({s['last_labeled']} labeled), mean {100 * s['mean_miou']:.2f}")
-        if "difficulty_auroc" in s:
-            line += f"; difficulty AUROC {s['difficulty_auroc']:.3f}, Spearman {s['difficulty_spearman']:.3f}"
-        print(line)
+        plot_curves(result["bands"], tmp, title=f"{kind}: mIoU vs labeled data ({len(seeds)} seed{'s' * (len(seeds) > 1)})",
+                    reference=full, published=published(kind))
+    print(text, end="")
+
+
+def mean_of(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
 
 def difficulty_rows(params: dict, curve_rows: list[dict]) -> list[dict]:
-    """One row per DEAL method in `methods` and step, from metrics/eval/<m>/<r>_difficulty.json."""
-    curve = {(r["method"], r["round"]): r for r in curve_rows}
+    """One row per seed, DEAL method in `methods` and step, from metrics/eval/seed<S>/<m>/<r>_difficulty.json."""
+    curve = {(r["seed"], r["method"], r["round"]): r for r in curve_rows}
     out = []
-    for method in (m for m in params["methods"] if m in params["deal_methods"]):
-        for step in params["steps"]:
-            found = read_stage_output(METRICS / "eval" / method / f"{step['cur']}_difficulty.json", "analyze")
-            at = curve[(method, step["cur"])]
-            out.append({"method": method, "round": step["cur"], "labeled": at["labeled"],
-                        "percent_labeled": at["percent_labeled"], "auroc": found["auroc_difficulty_vs_error"],
-                        "spearman": found["spearman_difficulty_vs_1_minus_iou"], "error_share": found["error_share"]})
+    for seed in params["seeds"]:
+        for method in (m for m in params["methods"] if m in params["deal_methods"]):
+            for step in params["steps"]:
+                found = read_stage_output(Seed(seed).eval / method / f"{step['cur']}_difficulty.json", "analyze")
+                at = curve[(seed, method, step["cur"])]
+                out.append({"seed": seed, "method": method, "round": step["cur"], "labeled": at["labeled"],
+                            "percent_labeled": at["percent_labeled"], "auroc": found["auroc_difficulty_vs_error"],
+                            "spearman": found["spearman_difficulty_vs_1_minus_iou"], "error_share": found["error_share"]})
     return out
 
 
@@ -86,20 +103,6 @@ def read_stage_output(path: Path, stage: str) -> dict:
     if not path.is_file():
         fail(f"{path}: missing; run `dvc repro` (or `dvc pull`) so every {stage} stage has run")
     return read_json(path)
-
-
-def number(value: float | None) -> str:
-    """A CSV cell: six decimals, empty for a class absent from test set and prediction (IoU None)."""
-    return "" if value is None else f"{value:.6f}"
-
-
-def write_csv(path: Path, header: list[str], rows) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue())
 
 
 if __name__ == "__main__":

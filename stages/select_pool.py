@@ -12,12 +12,12 @@ from host import delegate  # noqa: E402
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
 from common import (  # noqa: E402
-    POOLS, PREPARED, RUNS, atomic_path, fail, load_params, read_npy, read_pool, read_scores, schedule, split_ids,
+    PREPARED, atomic_path, check_seed, fail, load_params, read_npy, read_pool, read_scores, schedule, split_ids,
     stage_args, write_json,
 )
 
 
-def draw_gallery(args, chosen: list[str], scores: dict) -> None:
+def draw_gallery(args, seed, chosen: list[str], scores: dict) -> None:
     """The images this round selected, best first (numpy and matplotlib only)."""
     import numpy as np
     from deal.figures import selection_gallery
@@ -25,28 +25,29 @@ def draw_gallery(args, chosen: list[str], scores: dict) -> None:
     position = {sid: i for i, sid in enumerate(split_ids("train"))}
     images = read_npy(PREPARED / "train_images.npy", mmap=True)[[position[i] for i in chosen]]
     scored = None if args.method == "random" else [scores[i] for i in chosen]
-    with atomic_path(Path("figures") / args.method / args.round / "selection.png") as tmp:
-        selection_gallery(np.asarray(images), scored, chosen, tmp, title=f"{args.method}: selected after {args.round}")
+    with atomic_path(seed.figures / args.method / args.round / "selection.png") as tmp:
+        selection_gallery(np.asarray(images), scored, chosen, tmp, title=f"{args.method}: selected after {args.round} (seed {seed.seed})")
 
 
 def main() -> None:
     args = stage_args(__doc__, with_next=True)
     params = load_params()
+    seed = check_seed(params, args.seed)
     from deal.acquisition.select import top_b
 
     counts = schedule(params, len(split_ids("train")))
     ids = [r["id"] for r in params["rounds"]]
     batch = counts[ids.index(args.next)] - counts[ids.index(args.round)]
-    pool = read_pool(POOLS / args.round / f"{args.method}.json")
-    scores_path = RUNS / args.method / args.round / "scores.csv"
+    pool = read_pool(seed.pool(args.round, args.method))
+    scores_path = seed.run(args.method, args.round) / "scores.csv"
     rows = read_scores(scores_path)
     if len(rows) < batch:
         fail(f"{scores_path}: {len(rows)} images scored but budget.batch is {batch}; raise method_cfg.{args.method}.rho or lower the batch")
     chosen = top_b([sid for sid, _ in rows], [score for _, score in rows], batch)
     new_pool = pool.add(chosen)
-    write_json(POOLS / args.next / f"{args.method}.json", {**new_pool.to_dict(), "added": chosen})
-    draw_gallery(args, chosen, dict(rows))
-    print(f"select: {args.method} {args.round} -> {args.next}: +{len(chosen)} images, {len(new_pool.labeled)} labeled")
+    write_json(seed.pool(args.next, args.method), {**new_pool.to_dict(), "added": chosen})
+    draw_gallery(args, seed, chosen, dict(rows))
+    print(f"select: seed {seed.seed} {args.method} {args.round} -> {args.next}: +{len(chosen)} images, {len(new_pool.labeled)} labeled")
 
 
 if __name__ == "__main__":

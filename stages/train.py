@@ -1,14 +1,20 @@
 """train: the segmentation network (and, joint DEAL, its difficulty branch) on a labeled pool.
 
-    python stages/train.py --initial                  # the round-0 model every method shares
-    python stages/train.py --method M --round R       # round R of method M
+    python stages/train.py --seed S --initial KIND          # a round-0 model of seed S shared by methods
+    python stages/train.py --seed S --method M --round R    # round R of method M, seed S
 
-Round 0 of a method adopts the shared initial model (it is the same model for
-every method), except learning loss: its loss prediction module learns with
-the network (Yoo and Kweon), so it trains its own round 0 on the same initial
-pool, with method_train.learning_loss. The model is retrained from scratch
-every round, as published.
-An interrupted run resumes from its last epoch checkpoint in runs/.resume/.
+Round 0, as published: every baseline starts from one plain segmentation
+network (KIND segmentation) and every DEAL method, with deal.mode joint,
+from one network trained jointly with the difficulty loss (KIND joint), both
+trained on the seed's initial pool, whatever methods are listed (adding a
+method never retrains them); round 0 of a method adopts its kind's model.
+In decoupled mode no method starts from the joint one: it is not trained
+(its folder says so). Learning loss trains its own round 0: its loss prediction module
+learns with the network (Yoo and Kweon), with method_train.learning_loss.
+The model is retrained from scratch every round, as published. When the test
+split doubles as validation, the last epoch's weights are kept instead of
+the best-validation ones (train.json says which). An interrupted run resumes
+from its last epoch checkpoint in runs/.resume/.
 """
 
 import argparse
@@ -21,37 +27,60 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    POOLS, RUNS, Resume, copy_file, load_params, load_split, model_config, read_pool, round_index, run_key, runtime,
-    save_state, set_threads, split_ids, train_config, write_json, dataset_info,
+    Resume, atomic_dir, check_seed, copy_file, dataset_info, fail, load_params, load_split, model_config,
+    read_pool, round_index, run_key, runtime, save_state, seed_arg, set_threads, split_ids, train_config, val_is_test,
+    write_json,
 )
+from deal.config import INITIAL_MODELS, initial_model, initial_models_trained  # noqa: E402
 
 
-def training_mode(params: dict, method: str | None) -> str:
-    """joint for DEAL methods when deal.mode is joint (the initial model too if any DEAL method runs)."""
-    deal_here = bool(params["deal_methods"]) if method is None else method in params["deal_methods"]
-    return "joint" if deal_here and params["deal"]["mode"] == "joint" else "segmentation"
+def training_mode(params: dict, method: str | None, initial: str | None) -> str:
+    """joint for a DEAL method (or the joint round-0 model) when deal.mode is joint, else segmentation."""
+    if initial is not None:
+        return initial
+    return "joint" if method in params["deal_methods"] and params["deal"]["mode"] == "joint" else "segmentation"
+
+
+def adopt_initial(params: dict, seed, method: str, out) -> None:
+    """Round 0 of `method`: a copy of the seed's shared round-0 model of its kind."""
+    kind = initial_model(params, method)
+    src = seed.initial(kind)
+    if not (src / "model.pt").is_file():
+        fail(f"{src}: holds no {kind} round-0 model; rerun `dvc repro` so that train_initial@{seed.seed}-{kind} trains it")
+    copy_file(src / "train.json", out / "train.json")
+    copy_file(src / "model.pt", out / "model.pt")
+    print(f"train: seed {seed.seed} {method} {out.name} adopts the shared {kind} round-0 model")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--initial", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    seed_arg(parser)
+    parser.add_argument("--initial", choices=INITIAL_MODELS, help="train the seed's shared round-0 model of this kind")
     parser.add_argument("--method")
     parser.add_argument("--round")
     args = parser.parse_args()
+    if (args.initial is None) == (args.method is None or args.round is None):
+        parser.error("give --initial KIND, or --method and --round")
     params = load_params()
+    seed = check_seed(params, args.seed)
     from deal.acquisition import CUSTOM_TRAINING
 
     custom = args.method in CUSTOM_TRAINING
     if args.initial:
-        pool_path, out = POOLS / "initial.json", RUNS / "initial"
-    else:
-        out = RUNS / args.method / args.round
-        if round_index(params, args.round) == 0 and not custom:
-            copy_file(RUNS / "initial" / "train.json", out / "train.json")
-            copy_file(RUNS / "initial" / "model.pt", out / "model.pt")
-            print(f"train: {args.method} {args.round} adopts the shared initial model")
+        pool_path, out = seed.pools / "initial.json", seed.initial(args.initial)
+        if args.initial not in initial_models_trained(params):
+            with atomic_dir(out) as work:
+                write_json(work / "unused.json", {"kind": args.initial, "trained": False,
+                                                  "reason": "deal.mode is decoupled: DEAL methods start from the plain network"})
+            print(f"train: seed {seed.seed}: deal.mode is decoupled, so no method starts from a joint round-0 model; "
+                  "not trained")
             return
-        pool_path = POOLS / args.round / f"{args.method}.json"
+    else:
+        out = seed.run(args.method, args.round)
+        if round_index(params, args.round) == 0 and not custom:
+            adopt_initial(params, seed, args.method, out)
+            return
+        pool_path = seed.pool(args.round, args.method)
 
     from deal.data.memory import InMemorySegmentation
     from deal.data.transforms import train_transforms
@@ -61,24 +90,28 @@ def main() -> None:
     set_threads(params)
     info = dataset_info()
     pool = read_pool(pool_path)
-    mode = "learning_loss" if custom else training_mode(params, args.method)
+    mode = "learning_loss" if custom else training_mode(params, args.method, args.initial)
     t = params["train"]
     images, masks = load_split("train", pool.labeled)
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
     train_set = InMemorySegmentation(images, masks, transform=augment)
-    val_set = InMemorySegmentation(*load_split("val")) if split_ids("val") else None
-    cfg = train_config(params, "segmentation" if custom else mode, len(train_set), seed_offset=0)
+    # validation on the test images would pick the checkpoint on the test set: keep the last epoch's weights
+    held_out = bool(split_ids("val")) and not val_is_test()
+    val_set = InMemorySegmentation(*load_split("val")) if held_out else None
+    checkpoint = ("best validation mIoU" if held_out else
+                  "last epoch (the test split doubles as validation)" if split_ids("val") else "last epoch (no validation split)")
+    cfg = train_config(params, "segmentation" if custom else mode, len(train_set), seed=seed.seed)
     options = params["method_train"][args.method] if args.method else {}
     config = model_config(params, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden"))
-    model = build_model(config, seed=params["seed"])
+    model = build_model(config, seed=seed.seed)
 
-    stage = "initial" if args.initial else f"{args.method}-{args.round}"
+    stage = f"{seed.name}-initial-{args.initial}" if args.initial else f"{seed.name}-{args.method}-{args.round}"
     # a checkpoint resumes only this exact run: same configs, same images, same code
-    key = run_key(train=cfg, model=config, mode=mode, options=options, seed=params["seed"], runtime=runtime(params),
+    key = run_key(train=cfg, model=config, mode=mode, options=options, seed=seed.seed, runtime=runtime(params),
                   dataset=info, images=images, masks=masks, val=val_set.images if val_set is not None else None,
                   val_masks=val_set.masks if val_set is not None else None, init=model.state_dict())
     resume = Resume(stage, key, "train")
-    print(f"train: {stage}: {len(train_set)} labeled images, {cfg.epochs} epochs, mode {mode}")
+    print(f"train: {stage}: {len(train_set)} labeled images, {cfg.epochs} epochs, mode {mode}; keeps the {checkpoint}")
     common = dict(num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set,
                   resume=resume.load(), save_last=resume.save)
     if custom:  # learning loss: the network and its loss prediction module together
@@ -88,14 +121,21 @@ def main() -> None:
                                      margin=options["margin"], detach_after=options["detach_after"], **common)
     else:
         result = train(model, train_set, cfg, **common)
-    save_state(out / "model.pt", result.state_dict)
-    write_json(out / "train.json", {
-        "labeled": len(train_set), "epochs": cfg.epochs, "mode": mode,
+    record = {
+        "seed": seed.seed, "labeled": len(train_set), "epochs": cfg.epochs, "mode": mode, "checkpoint": checkpoint,
         "best_epoch": result.best_epoch, "best_val_miou": result.best_miou, "history": result.history,
-    })
+    }
+    if args.initial:  # one folder, written whole: model.pt and train.json
+        with atomic_dir(out) as work:
+            save_state(work / "model.pt", result.state_dict)
+            write_json(work / "train.json", record)
+    else:
+        save_state(out / "model.pt", result.state_dict)
+        write_json(out / "train.json", record)
     resume.done()
-    best = f"{result.best_miou:.4f}" if result.best_miou is not None else "n/a"
-    print(f"train: {stage}: best val mIoU {best} at epoch {result.best_epoch}")
+    best = f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}" if held_out else \
+        f"kept epoch {result.best_epoch} ({checkpoint})"
+    print(f"train: {stage}: {best}")
 
 
 if __name__ == "__main__":

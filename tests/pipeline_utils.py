@@ -56,9 +56,14 @@ def edit_params(root: Path, change) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+TOP_LEVEL_STAGES = ("generate", "prepare", "init", "train_initial", "reference", "report")
+
+
 def target(stage: str) -> str:
-    """`train@deal_de-r1` -> `rounds/train/dvc.yaml:train@deal_de-r1`; once-only stages stay as named."""
-    return f"rounds/{stage.split('@')[0]}/dvc.yaml:{stage}" if "@" in stage else stage
+    """`train@0-deal_de-r1` -> `rounds/train/dvc.yaml:train@0-deal_de-r1`; the top-level
+    dvc.yaml's stages (init@0, train_initial@0-joint, ...) stay as named."""
+    kind = stage.split("@")[0]
+    return stage if kind in TOP_LEVEL_STAGES or kind.endswith(".yaml") or ":" in kind else f"rounds/{kind}/dvc.yaml:{stage}"
 
 
 def repro(root: Path, *args: str) -> list[str]:
@@ -69,8 +74,10 @@ def repro(root: Path, *args: str) -> list[str]:
     return [name.rsplit(":", 1)[-1] for name in re.findall(r"Running stage '([^']+)'", done.stdout)]
 
 
-def tiny_params(params: dict, methods=("random", "entropy", "deal_de"), rounds: int = 3) -> None:
-    """A config that runs the whole pipeline in about a minute on 2 cores."""
+def tiny_params(params: dict, methods=("random", "entropy", "deal_de"), rounds: int = 3, seeds=(0,)) -> None:
+    """A config that runs the whole pipeline in about a minute on 2 cores (a seed)."""
+    params["seeds"] = list(seeds)
+    params["baseline_ref"] = "random" if "random" in methods else None
     params["dataset"].update(size=[32, 32], synthetic={"height": 32, "width": 32, "train": 40, "val": 8, "test": 16})
     params["budget"] = {"initial": 8, "batch": 4}
     params["methods"] = list(methods)

@@ -195,12 +195,13 @@ def test_unknown_keys_are_named_with_the_nearest_valid_one():
 def test_values_are_checked_for_type_and_range():
     def bad(p):
         p["train"].update(epochs=-2, batch_size=0, device="tpu", lr="fast", momentum=1.0, flip="yes", iterations=0)
-        p["seed"] = "zero"
+        p["seeds"] = "zero"
         p["model"]["width_mult"] = 0
         p["method_cfg"]["qbc"]["passes"] = 0
 
     assert problems(bad) == [
-        "params.yaml: seed: 'zero'; an int >= 0",
+        "params.yaml: seeds: 'zero'; a list of ints >= 0, e.g. [0] or [0, 1, 2, 3, 4] (each seed draws its own "
+        "initial pool and trains its own round-0 models)",
         "params.yaml: model.width_mult: 0; a number > 0",
         "params.yaml: train.epochs: -2; an int >= 1 (passes over the labeled pool a round)",
         "params.yaml: train.iterations: 0; an int >= 1, or null",
@@ -255,3 +256,33 @@ def test_the_validator_knows_the_libraries_choices():
     from deal.config import CORESET_METRICS, QBC_RESOLUTIONS, QBC_STRATEGIES
 
     assert (QBC_STRATEGIES, QBC_RESOLUTIONS, CORESET_METRICS) == (qbc.STRATEGIES, qbc.RESOLUTIONS, coreset.METRICS)
+
+
+def test_seeds_baseline_and_nesterov_are_checked():
+    def old_seed(p):
+        p["seed"] = 1
+    assert problems(old_seed) == ["params.yaml: seed: unknown key; did you mean 'seeds'?"]
+    assert problems(lambda p: p.update(seeds=[]))[0].startswith("params.yaml: seeds: []; a list of ints >= 0")
+    assert problems(lambda p: p.update(seeds=[0, True]))[0].startswith("params.yaml: seeds: [0, true]; a list of ints")
+    assert problems(lambda p: p.update(baseline_ref="qbc")) == [
+        "params.yaml: baseline_ref: 'qbc'; the method every other one is compared with, paired by seed: "
+        "one of methods (random, entropy, deal_ds, deal_de), or null for no comparison"]
+    valid = copy.deepcopy(PARAMS)
+    valid["baseline_ref"] = None
+    check_params(valid, root=str(REPO))
+    assert problems(lambda p: p["train"].update(momentum=0)) == [
+        "params.yaml: train.nesterov: true needs momentum > 0 (train.momentum is 0); set train.nesterov: false or a momentum"]
+    valid["train"].update(momentum=0, nesterov=False)
+    check_params(valid, root=str(REPO))
+
+
+def test_the_methods_that_train_their_own_round_0_are_the_librarys():
+    from deal.acquisition import CUSTOM_TRAINING
+    from deal.config import OWN_ROUND0, initial_model
+
+    assert set(OWN_ROUND0) == CUSTOM_TRAINING
+    params = copy.deepcopy(PARAMS)
+    assert [initial_model(params, m) for m in ("random", "qbc", "deal_ds", "learning_loss")] == [
+        "segmentation", "segmentation", "joint", None]
+    params["deal"]["mode"] = "decoupled"
+    assert initial_model(params, "deal_de") == "segmentation"

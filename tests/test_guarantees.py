@@ -71,7 +71,9 @@ BAD_PARAMS = {
     "zero batch": (lambda p: p["train"].update(batch_size=0), "params.yaml: train.batch_size: 0; an int >= 1"),
     "unknown device": (lambda p: p["train"].update(device="tpu"), "params.yaml: train.device: 'tpu'; auto"),
     "lr not a number": (lambda p: p["train"].update(lr="fast"), "params.yaml: train.lr: 'fast'; a number > 0"),
-    "seed not an int": (lambda p: p.update(seed="zero"), "params.yaml: seed: 'zero'; an int >= 0"),
+    "seed not an int": (lambda p: p.update(seeds=[0, "zero"]), "params.yaml: seeds: [0, 'zero']; a list of ints >= 0"),
+    "shell in a seed": (lambda p: p.update(seeds=["0$(touch PWNED)"]), "params.yaml: seeds: ['0$(touch PWNED)']"),
+    "seed listed twice": (lambda p: p.update(seeds=[0, 1, 0]), "params.yaml: seeds: [0, 1, 0] lists a seed twice"),
     "typo key": (lambda p: p["train"].update(epoch=3), "params.yaml: train.epoch: unknown key; did you mean 'epochs'?"),
     "null method_cfg": (lambda p: p.update(method_cfg=None), "params.yaml: method_cfg: null; a mapping"),
     "null dataset": (lambda p: p.update(dataset=None), "params.yaml: dataset: null; a mapping"),
@@ -137,7 +139,7 @@ def test_dvc_global_options_do_not_skip_the_check(fresh):
 
 def test_set_param_values_are_parsed_and_swept_as_dvc_does(fresh):
     check = [PY, "stages/check_params.py"]
-    assert run([*check, "-S", "train.lr=1e-3", "-S", "seed=range(0,3)"], fresh).stdout == "params.yaml: valid\n"
+    assert run([*check, "-S", "train.lr=1e-3", "-S", "reference.seed=range(0,3)"], fresh).stdout == "params.yaml: valid\n"
     done = run([*check, "-S", "train.lr=0.01,fast,0.02"], fresh, check=False)
     assert done.returncode == 1 and done.stderr == "error: params.yaml: train.lr: 'fast'; a number > 0\n"
     done = run([*check, "-S", "rounds.1.id=r1$(touch PWNED)"], fresh, check=False)
@@ -168,7 +170,7 @@ def test_a_stage_run_by_plain_dvc_checks_its_params_first(fresh):
 
 @pytest.fixture
 def tiny(project):
-    """The shared tiny finished run (conftest.py): random, entropy, DEAL DE, rounds r0-r2."""
+    """The shared tiny finished run (conftest.py): seeds 0 and 1, random and DEAL DE, rounds r0-r2."""
     return project[0]
 
 
@@ -180,7 +182,7 @@ def test_a_shell_id_under_plain_dvc_runs_nothing(tiny):
         assert done.returncode != 0
         assert "error: params.yaml: rounds[1].id: 'r1$(touch PWNED)'" in done.stderr + done.stdout
         assert not (tiny / "PWNED").exists() and not list(tiny.rglob("PWNED"))
-        assert not list((tiny / "data" / "pools").glob("r1$*"))
+        assert not list((tiny / "data" / "pools").glob("*/r1$*"))
     finally:
         restore(tiny)
 
@@ -206,8 +208,8 @@ def test_new_weights_show_as_a_changed_dependency_of_training(tiny):
     (tiny / "weights" / "mobilenet_v2.pth").write_bytes(b"weights")
     try:
         status = run([DVC, "status"], tiny).stdout
-        assert "train_initial:" in status and "modified:           weights" in status
-        assert "rounds/train/dvc.yaml:train@random-r1:" in status
+        assert "train_initial@0-segmentation:" in status and "modified:           weights" in status
+        assert "rounds/train/dvc.yaml:train@1-random-r1:" in status
         assert "prepare:" not in status
     finally:
         (tiny / "weights" / "mobilenet_v2.pth").unlink()
@@ -215,10 +217,11 @@ def test_new_weights_show_as_a_changed_dependency_of_training(tiny):
 
 
 CORRUPT = {
-    "model": ("runs/deal_de/r1/model.pt", ["stages/evaluate.py", "--method", "deal_de", "--round", "r1"]),
-    "pool": ("data/pools/r1/random.json", ["stages/train.py", "--method", "random", "--round", "r1"]),
-    "errors": ("runs/deal_de/r0/errors.npy", ["stages/difficulty.py", "--method", "deal_de", "--round", "r0"]),
-    "scores": ("runs/random/r0/scores.csv", ["stages/select_pool.py", "--method", "random", "--round", "r0", "--next", "r1"]),
+    "model": ("runs/seed0/deal_de/r1/model.pt", ["stages/evaluate.py", "--seed", "0", "--method", "deal_de", "--round", "r1"]),
+    "pool": ("data/pools/seed1/r1/random.json", ["stages/train.py", "--seed", "1", "--method", "random", "--round", "r1"]),
+    "errors": ("runs/seed0/deal_de/r0/errors.npy", ["stages/difficulty.py", "--seed", "0", "--method", "deal_de", "--round", "r0"]),
+    "scores": ("runs/seed1/random/r0/scores.csv",
+               ["stages/select_pool.py", "--seed", "1", "--method", "random", "--round", "r0", "--next", "r1"]),
 }
 
 
@@ -244,13 +247,13 @@ def test_a_truncated_input_stops_its_stage_with_one_line_naming_it(tiny, case):
 def test_leftover_temporaries_of_killed_writers_do_not_survive_the_rerun(tiny):
     # what SIGKILL in the middle of select's and report's atomic writes leaves
     gone = dead_pid()
-    leftovers = [tiny / "figures" / "random" / "r0" / f".selection.png.{gone}-k1ll3d.tmp",
-                 tiny / "data" / "pools" / "r1" / f".random.json.{gone}-k1ll3d.tmp",
+    leftovers = [tiny / "figures" / "seed0" / "random" / "r0" / f".selection.png.{gone}-k1ll3d.tmp",
+                 tiny / "data" / "pools" / "seed1" / "r1" / f".random.json.{gone}-k1ll3d.tmp",
                  tiny / "metrics" / f".curves.csv.{gone}-k1ll3d.tmp",
                  tiny / "metrics" / f".summary.json.{gone}-k1ll3d.tmp"]
     for path in leftovers:
         path.write_bytes(b"")
-    (tiny / "data" / "pools" / f".r0.{gone}-k1ll3d.tmp").mkdir()  # init's atomic folder
+    (tiny / "data" / "pools" / "seed0" / f".r0.{gone}-k1ll3d.tmp").mkdir()  # init's atomic folder
     live = tiny / "metrics" / f".summary.json.{os.getpid()}-l1ve.tmp"  # a writer still running keeps its file
     live.write_bytes(b"")
     try:
@@ -264,17 +267,17 @@ def test_leftover_temporaries_of_killed_writers_do_not_survive_the_rerun(tiny):
 
 def test_select_killed_mid_write_leaves_nothing_after_its_rerun(tiny):
     """SIGKILL while select writes its gallery (atomic_path's temporary exists), then the rerun."""
-    figures = tiny / "figures" / "random" / "r0"
+    figures = tiny / "figures" / "seed0" / "random" / "r0"
     caught = False
     try:
         for _ in range(5):  # the gallery's write is short: try again if the poll missed it
-            caught = kill_when(["repro", "-f", "-s", "rounds/select/dvc.yaml:select@random-s0"], tiny,
+            caught = kill_when(["repro", "-f", "-s", "rounds/select/dvc.yaml:select@0-random-s0"], tiny,
                                lambda: bool(list(figures.glob(".selection.png.*.tmp"))), timeout=120)
             if caught:
                 break
         assert caught, "select was never caught mid-write: nothing was tested"
         assert list(figures.glob(".selection.png.*.tmp")), "SIGKILL left no temporary"
-        repro(tiny, "select@random-s0")
+        repro(tiny, "select@0-random-s0")
         assert temp_files(tiny) == []
         assert "up to date" in run([DVC, "status"], tiny).stdout
     finally:
@@ -285,7 +288,7 @@ def test_select_killed_mid_write_leaves_nothing_after_its_rerun(tiny):
 def test_cuda_asked_for_on_a_machine_without_it_is_one_line(tiny):
     edit_params(tiny, lambda p: p["train"].update(device="cuda"))
     try:
-        done = run([PY, "stages/evaluate.py", "--method", "random", "--round", "r1"], tiny, check=False)
+        done = run([PY, "stages/evaluate.py", "--seed", "0", "--method", "random", "--round", "r1"], tiny, check=False)
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [
             "error: params.yaml: train.device: 'cuda', but this machine has 0 CUDA device(s); "
@@ -298,9 +301,13 @@ def test_cuda_asked_for_on_a_machine_without_it_is_one_line(tiny):
 
 
 def _interrupt(root: Path, checkpoint: Path) -> None:
-    """kill -9 a forced rerun of train_initial (DVC and the training with it) once its checkpoint exists."""
-    assert kill_when(["repro", "-f", "-s", "train_initial"], root, checkpoint.exists), \
+    """kill -9 a forced rerun of the plain round-0 model's training (DVC and the training with it) once its
+    checkpoint exists."""
+    assert kill_when(["repro", "-f", "-s", INITIAL], root, checkpoint.exists), \
         "training ended before it wrote a checkpoint"
+
+
+INITIAL = "train_initial@0-segmentation"
 
 
 def test_an_interrupted_run_resumes_only_with_the_same_params(tmp_path):
@@ -311,37 +318,37 @@ def test_an_interrupted_run_resumes_only_with_the_same_params(tmp_path):
         params["train"].update(iterations=None, epochs=6, val_every=3)
 
     edit_params(root, long_training)
-    repro(root, "train_initial")
-    model = root / "runs" / "initial" / "model.pt"
-    checkpoint = root / "runs" / ".resume" / "initial.pt"
+    repro(root, INITIAL)
+    model = root / "runs" / "seed0" / "initial" / "segmentation" / "model.pt"
+    checkpoint = root / "runs" / ".resume" / "seed0-initial-segmentation.pt"
     lr_01 = model.read_bytes()
     assert not checkpoint.exists(), "a finished stage leaves its checkpoint"
 
     # the same run resumes, and ends bit-identical to the uninterrupted one
     _interrupt(root, checkpoint)
-    done = host(root, "repro", "-f", "-s", "train_initial", check=True)
+    done = host(root, "repro", "-f", "-s", INITIAL, check=True)
     assert "train: resuming from epoch" in done.stdout
     assert model.read_bytes() == lr_01 and not checkpoint.exists()
 
     _interrupt(root, checkpoint)
     # DVC serves the unchanged stage from its run-cache: the checkpoint stays behind
-    repro(root, "train_initial")
+    repro(root, INITIAL)
     assert checkpoint.exists()
     edit_params(root, lambda p: p["train"].update(lr=0.02))
-    done = host(root, "repro", "train_initial", check=True)
-    assert "train: ignoring runs/.resume/initial.pt: written by another run" in done.stdout
+    done = host(root, "repro", INITIAL, check=True)
+    assert "train: ignoring runs/.resume/seed0-initial-segmentation.pt: written by another run" in done.stdout
     assert "resuming" not in done.stdout
     lr_02 = model.read_bytes()
     assert lr_02 != lr_01
-    record = json.loads((root / "runs" / "initial" / "train.json").read_text())
+    record = json.loads((root / "runs" / "seed0" / "initial" / "segmentation" / "train.json").read_text())
     assert record["epochs"] == 6 and len(record["history"]) == 6
     assert not checkpoint.exists() and temp_files(root) == []
     # what a run from scratch with lr 0.02 writes, to the byte, past a corrupt checkpoint
     checkpoint.write_bytes(b"PK\x03\x04 not a checkpoint")
-    done = host(root, "repro", "--force", "--single-item", "train_initial", check=True)
-    assert "train: ignoring runs/.resume/initial.pt: unreadable" in done.stdout
+    done = host(root, "repro", "--force", "--single-item", INITIAL, check=True)
+    assert "train: ignoring runs/.resume/seed0-initial-segmentation.pt: unreadable" in done.stdout
     assert model.read_bytes() == lr_02 and not checkpoint.exists()
-    assert yaml.safe_load((root / "dvc.lock").read_text())["stages"]["train_initial"]["params"]["params.yaml"]["train"]["lr"] == 0.02
+    assert yaml.safe_load((root / "dvc.lock").read_text())["stages"][INITIAL]["params"]["params.yaml"]["train"]["lr"] == 0.02
 
 
 # ---------------------------------------------------------------- your own data is a dependency

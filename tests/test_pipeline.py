@@ -13,36 +13,44 @@ from pipeline_utils import BIN, LOCKS, REPO, copy_repo, edit_params, repro, rest
 CAMVID = REPO.parent / "shared" / "data" / "CamVid"
 
 
-def _pool(root: Path, round_id: str, method: str) -> dict:
-    path = root / "data" / "pools" / round_id / f"{method}.json"
+METHODS = ("random", "deal_de")  # the project fixture's, seeds 0 and 1
+
+
+def _pool(root: Path, round_id: str, method: str, seed: int = 0) -> dict:
+    path = root / "data" / "pools" / f"seed{seed}" / round_id / f"{method}.json"
     return json.loads(path.read_text())
+
+
+def _csv(root: Path, name: str) -> list[dict]:
+    return list(csv.DictReader((root / "metrics" / name).open()))
 
 
 def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
     root, ran = project
     assert "prepare" in ran and "report" in ran
-    rows = list(csv.DictReader((root / "metrics" / "curves.csv").open()))
-    assert {(r["method"], r["round"]) for r in rows} == {
-        (m, f"r{i}") for m in ("random", "entropy", "deal_de") for i in range(3)
-    }
+    rows = _csv(root, "curves.csv")
+    assert [(r["seed"], r["method"], r["round"]) for r in rows] == [
+        (str(s), m, f"r{i}") for s in (0, 1) for m in METHODS for i in range(3)]
     assert (root / "metrics" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((root / "metrics" / "summary.json").read_text())
-    assert set(summary) == {"random", "entropy", "deal_de"}
-    initial = json.loads((root / "data" / "pools" / "initial.json").read_text())
-    for method in ("random", "entropy", "deal_de"):
-        previous = set(initial["labeled"])
-        assert len(previous) == 8
-        for i in (1, 2):
-            pool = _pool(root, f"r{i}", method)
-            labeled = pool["labeled"]
-            assert len(labeled) == len(set(labeled)) == 8 + 4 * i
-            assert previous < set(labeled), "a round lost an id"
-            assert set(labeled) - previous == set(pool["added"]) and len(pool["added"]) == 4
-            assert set(labeled) <= set(pool["split"])
-            previous = set(labeled)
+    assert set(summary) == {"random", "deal_de", "paired"}
+    for seed in (0, 1):
+        initial = json.loads((root / "data" / "pools" / f"seed{seed}" / "initial.json").read_text())
+        for method in METHODS:
+            previous = set(initial["labeled"])
+            assert len(previous) == 8 and _pool(root, "r0", method, seed)["labeled"] == initial["labeled"]
+            for i in (1, 2):
+                pool = _pool(root, f"r{i}", method, seed)
+                labeled = pool["labeled"]
+                assert len(labeled) == len(set(labeled)) == 8 + 4 * i
+                assert previous < set(labeled), "a round lost an id"
+                assert set(labeled) - previous == set(pool["added"]) and len(pool["added"]) == 4
+                assert set(labeled) <= set(pool["split"])
+                previous = set(labeled)
     # the difficulty analysis of every DEAL step reaches the report
-    analysed = list(csv.DictReader((root / "metrics" / "difficulty.csv").open()))
-    assert [(r["method"], r["round"]) for r in analysed] == [("deal_de", "r0"), ("deal_de", "r1")]
+    analysed = _csv(root, "difficulty.csv")
+    assert [(r["seed"], r["method"], r["round"]) for r in analysed] == [
+        (s, "deal_de", r) for s in ("0", "1") for r in ("r0", "r1")]
     assert 0.0 <= summary["deal_de"]["difficulty_auroc"] <= 1.0 and "difficulty_auroc" not in summary["random"]
     # the generated PNGs stay out of data/prepared, the folder every later stage hashes
     assert json.loads((root / "data" / "prepared" / "source.json").read_text()) == {
@@ -52,19 +60,84 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
     # every per-(method, round) stage kind has its own small lock
     assert {p.parent.name for p in root.glob("rounds/*/dvc.lock")} == {
         "train", "evaluate", "errors", "difficulty", "score", "score_deal", "select", "analyze"}
-    # round 0 is the same model for every method
-    first = {(root / "runs" / m / "r0" / "model.pt").read_bytes() for m in ("random", "entropy", "deal_de")}
-    assert len(first) == 1
+    # as published: the baselines' round 0 is a plain network, DEAL's the joint one, each the seed's shared model
+    for seed in (0, 1):
+        runs = root / "runs" / f"seed{seed}"
+        for method, kind in (("random", "segmentation"), ("deal_de", "joint")):
+            assert (runs / method / "r0" / "model.pt").read_bytes() == (runs / "initial" / kind / "model.pt").read_bytes()
+            assert json.loads((runs / method / "r0" / "train.json").read_text())["mode"] == kind
+    import torch
+
+    plain = torch.load(root / "runs" / "seed0" / "initial" / "segmentation" / "model.pt", weights_only=True)
+    assert not any(k.startswith("difficulty.") for k in plain)
+
+
+def test_seeds_draw_their_own_pools_and_the_report_pairs_them(project):
+    """Two seeds: different initial pools and models; the summary's bands and the paired table
+    are the statistics of the per-seed rows (deal.stats, checked by hand in test_stats)."""
+    root, _ = project
+    from deal.stats import t_quantile
+
+    pools = [json.loads((root / "data" / "pools" / f"seed{s}" / "initial.json").read_text())["labeled"] for s in (0, 1)]
+    assert pools[0] != pools[1] and len(pools[0]) == len(pools[1]) == 8
+    assert (root / "runs/seed0/initial/joint/model.pt").read_bytes() != (root / "runs/seed1/initial/joint/model.pt").read_bytes()
+    rows = _csv(root, "curves.csv")
+    miou = {(r["seed"], r["method"], r["round"]): float(r["miou"]) for r in rows}
+    t = t_quantile(0.975, 1)
+    bands = _csv(root, "curves_summary.csv")
+    assert [(b["method"], b["round"], b["n"]) for b in bands] == [(m, f"r{i}", "2") for m in METHODS for i in range(3)]
+    for b in bands:
+        a, c = miou[("0", b["method"], b["round"])], miou[("1", b["method"], b["round"])]
+        half = t * abs(a - c) / 2  # n = 2: s = |a - c| / sqrt(2), s / sqrt(2) = |a - c| / 2
+        assert float(b["mean"]) == pytest.approx((a + c) / 2, abs=2e-6)
+        # t(0.975, 1) = 12.7 magnifies the CSV's rounding to 6 decimals
+        assert float(b["ci_low"]) == pytest.approx((a + c) / 2 - half, abs=2e-5)
+        assert float(b["ci_high"]) == pytest.approx((a + c) / 2 + half, abs=2e-5)
+        assert b["full_data_miou"] == ""  # the reference was not trained
+    paired = _csv(root, "paired.csv")
+    assert [(p["method"], p["baseline"], p["measure"]) for p in paired] == [
+        ("deal_de", "random", m) for m in ("auc", "r0", "r1", "r2")]
+    diffs = [sum(miou[(s, "deal_de", f"r{i}")] - miou[(s, "random", f"r{i}")] for i in range(3)) / 3 for s in ("0", "1")]
+    auc = paired[0]
+    assert float(auc["mean_diff"]) == pytest.approx(sum(diffs) / 2, abs=2e-6)
+    assert float(auc["ci_high"]) - float(auc["ci_low"]) == pytest.approx(t * abs(diffs[0] - diffs[1]), abs=5e-5)
+    low, high = float(auc["ci_low"]), float(auc["ci_high"])
+    assert auc["verdict"] == ("better" if low > 0 else "worse" if high < 0 else "no difference measured")
+    summary = json.loads((root / "metrics" / "summary.json").read_text())
+    assert summary["paired"]["deal_de"]["verdict"] == auc["verdict"] and summary["deal_de"]["n_seeds"] == 2
+    assert summary["paired"]["deal_de"]["mean_miou_diff"] == pytest.approx(sum(diffs) / 2, abs=2e-6)
+    report = (root / "metrics" / "report.md").read_text()
+    assert "Paired by seed against random" in report and "deal_de vs random" in report
 
 
 def test_same_seed_gives_the_same_selections(project, tmp_path):
     root, _ = project
-    # Rerun the shared model and DE's first scoring and selection from scratch:
+    # Rerun seed 1's round-0 models and first scorings and selections from scratch:
     # identical outputs leave every dvc.lock as it was.
-    repro(root, "--force", "--single-item", "train_initial", "score_deal@deal_de-s0", "select@deal_de-s0",
-          "score@entropy-s0", "select@entropy-s0")
+    repro(root, "--force", "--single-item", "train_initial@1-segmentation", "train_initial@1-joint",
+          "score_deal@1-deal_de-s0", "select@1-deal_de-s0", "score@1-random-s0", "select@1-random-s0")
     assert run(["git", "status", "--porcelain", "--", *LOCKS], root).stdout == ""
     assert repro(root) == []
+
+
+def test_appending_a_seed_runs_only_its_stages_and_removing_it_leaves_the_others(project):
+    root, _ = project
+    before = _csv(root, "curves.csv")
+    edit_params(root, lambda p: p["seeds"].append(2))
+    ran = set(repro(root))
+    assert ran == {"report", "init@2", "train_initial@2-segmentation", "train_initial@2-joint"} | {
+        f"{kind}@2-{m}-{step}" for m in METHODS for kind, step in
+        [(k, f"r{i}") for k in ("train", "evaluate") for i in range(3)] + [("select", f"s{i}") for i in range(2)]} | {
+        f"score@2-random-s{i}" for i in range(2)} | {
+        f"{kind}@2-deal_de-s{i}" for kind in ("errors", "difficulty", "score_deal", "analyze") for i in range(2)}
+    rows = _csv(root, "curves.csv")
+    assert [r for r in rows if r["seed"] != "2"] == before and {r["seed"] for r in rows} == {"0", "1", "2"}
+    assert {b["n"] for b in _csv(root, "curves_summary.csv")} == {"3"}
+    # back to two seeds: nothing but the report reruns, and its numbers are the first run's
+    edit_params(root, lambda p: p["seeds"].remove(2))
+    assert repro(root) == ["report"]
+    assert _csv(root, "curves.csv") == before
+    restore(root)
 
 
 def test_appending_a_round_runs_only_that_round(project):
@@ -76,10 +149,11 @@ def test_appending_a_round_runs_only_that_round(project):
 
     edit_params(root, append)
     ran = set(repro(root))
-    expected = {"report"} | {f"{stage}@{m}-s2" for stage in ("select",) for m in ("random", "entropy", "deal_de")}
-    expected |= {f"{stage}@{m}-r3" for stage in ("train", "evaluate") for m in ("random", "entropy", "deal_de")}
-    expected |= {"score@random-s2", "score@entropy-s2", "errors@deal_de-s2", "difficulty@deal_de-s2",
-                 "score_deal@deal_de-s2", "analyze@deal_de-s2"}
+    expected = {"report"}
+    for seed in (0, 1):
+        expected |= {f"select@{seed}-{m}-s2" for m in METHODS} | {f"{stage}@{seed}-{m}-r3" for stage in ("train", "evaluate")
+                                                                  for m in METHODS}
+        expected |= {f"score@{seed}-random-s2"} | {f"{k}@{seed}-deal_de-s2" for k in ("errors", "difficulty", "score_deal", "analyze")}
     assert ran == expected
     restore(root)
 
@@ -88,7 +162,7 @@ def test_a_param_only_one_method_reads_reruns_only_that_method(project):
     root, _ = project
     edit_params(root, lambda p: p["method_cfg"]["deal_de"].update(k=4))
     ran = repro(root)
-    assert "score_deal@deal_de-s0" in ran
+    assert "score_deal@0-deal_de-s0" in ran and "score_deal@1-deal_de-s0" in ran
     assert all("deal_de" in stage or stage == "report" for stage in ran), ran
     restore(root)
 
@@ -121,9 +195,13 @@ def test_tiny_camvid_run(tmp_path):
     edit_params(root, camvid)
     ran = repro(root)
     assert "prepare" in ran
-    rows = list(csv.DictReader((root / "metrics" / "curves.csv").open()))
+    rows = _csv(root, "curves.csv")
     assert len(rows) == 4
     assert all(0.0 <= float(r["miou"]) <= 1.0 for r in rows)
+    # val doubles as test here: no checkpoint is picked on it, the last epoch's weights are kept
+    record = json.loads((root / "runs" / "seed0" / "deal_ds" / "r1" / "train.json").read_text())
+    assert record["checkpoint"] == "last epoch (the test split doubles as validation)" and record["best_val_miou"] is None
+    assert record["best_epoch"] == record["epochs"]
     ids = json.loads((root / "data" / "prepared" / "ids.json").read_text())
     assert len(ids["train"]) == 367 and len(ids["test"]) == 101
     manifest = json.loads((root / "data" / "prepared" / "source.json").read_text())
@@ -143,7 +221,7 @@ def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
 
     edit_params(root, baselines)
     repro(root)
-    rows = list(csv.DictReader((root / "metrics" / "curves.csv").open()))
+    rows = _csv(root, "curves.csv")
     assert {r["method"] for r in rows} == set(methods)
     for method in methods:
         pool = _pool(root, "r1", method)
@@ -154,10 +232,13 @@ def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
     # learning loss trained its own round 0, with its loss module in the same state dict
     import torch
 
-    shared = torch.load(root / "runs" / "initial" / "model.pt", weights_only=True)
-    own = torch.load(root / "runs" / "learning_loss" / "r0" / "model.pt", weights_only=True)
+    runs = root / "runs" / "seed0"
+    shared = torch.load(runs / "initial" / "segmentation" / "model.pt", weights_only=True)
+    own = torch.load(runs / "learning_loss" / "r0" / "model.pt", weights_only=True)
     assert {k for k in own if k.startswith("loss_module.")} and not any(k.startswith("loss_module.") for k in shared)
-    assert json.loads((root / "runs" / "learning_loss" / "r0" / "train.json").read_text())["mode"] == "learning_loss"
+    assert json.loads((runs / "learning_loss" / "r0" / "train.json").read_text())["mode"] == "learning_loss"
+    # no DEAL method here: the baselines' plain round-0 model was trained, the joint one too (deal.mode joint)
+    assert (runs / "initial" / "joint" / "model.pt").is_file()
     # core-set's scores are its pick order: the batch gets b..1, the rest 0
-    scores = [float(r["score"]) for r in csv.DictReader((root / "runs" / "coreset" / "r0" / "scores.csv").open())]
+    scores = [float(r["score"]) for r in csv.DictReader((runs / "coreset" / "r0" / "scores.csv").open())]
     assert scores[:4] == [4.0, 3.0, 2.0, 1.0] and set(scores[4:]) == {0.0}

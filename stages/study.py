@@ -1,0 +1,229 @@
+"""study: a multi-seed study that outlives a machine, one committed file per finished seed.
+
+A study is a folder (studies/<name>/) holding its recipe (recipe.yaml: the
+params every seed runs, but `seeds` and the data's local path), one small
+CSV per finished seed (seed<N>.csv: that seed's rows of metrics/curves.csv),
+seeds.json (for each seed: the commit, CPU and precision that produced it)
+and the assembled tables (summary.csv, paired.csv, report.md, curves.png:
+the report stage's, over every seed file present). A seed is run by the
+pipeline like any other; the study only keeps its small results, so a later
+session adds seeds without rerunning the finished ones:
+
+    python stages/study.py setup studies/camvid-cpu --seeds 2 3 [--data /data/CamVid]  # params.yaml = recipe + seeds
+    python stages/host.py dvc repro                                                    # runs those seeds
+    python stages/study.py collect studies/camvid-cpu                                  # their rows in, then assemble
+    python stages/study.py assemble studies/camvid-cpu                                 # the tables from the files alone
+
+`collect` refuses a run whose params differ from the recipe (other than
+seeds and dataset.path), and a seed already in the study with other numbers
+(--replace to overwrite it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import METRICS, atomic_path, fail, load_params, read_json, write_json  # noqa: E402
+from deal.config import SYNTHETIC_PATH, ParamsError, check_params, parse_params  # noqa: E402
+
+IGNORED = (("seeds",), ("dataset", "path"))  # what may differ between a study's runs
+
+
+def recipe_of(params: dict) -> dict:
+    recipe = copy.deepcopy(params)
+    for path in IGNORED:
+        node = recipe
+        for key in path[:-1]:
+            node = node[key]
+        node.pop(path[-1], None)
+    return recipe
+
+
+def differences(a, b, prefix: str = "") -> list[str]:
+    """The dotted keys where two params trees differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in list(a) + [k for k in b if k not in a]:
+            out += differences(a.get(key), b.get(key), f"{prefix}{key}.") if key in a and key in b else [f"{prefix}{key}"]
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def read_recipe(study: Path) -> dict:
+    path = study / "recipe.yaml"
+    try:
+        return parse_params(path.read_text())
+    except FileNotFoundError:
+        fail(f"{path}: missing; a study starts with `python stages/study.py collect {study}` after a first run")
+    except Exception as exc:  # yaml errors
+        fail(f"{path}: unreadable ({str(exc).splitlines()[0]}); restore it (git checkout {path})")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "deal", "stages"],
+                           capture_output=True, text=True).stdout.strip()
+    return (done.stdout.strip() or "unknown") + ("+uncommitted" if dirty else "")
+
+
+def setup(args) -> None:
+    study = Path(args.study)
+    params = read_recipe(study)
+    params["seeds"] = list(args.seeds)
+    if args.data:
+        params["dataset"]["path"] = args.data
+    elif params["dataset"]["kind"] == "synthetic":
+        params["dataset"]["path"] = SYNTHETIC_PATH
+    else:
+        fail(f"--data: give the {params['dataset']['kind']} root on this machine (dataset.path), e.g. --data /data/CamVid")
+    try:
+        check_params(params)
+    except ParamsError as exc:
+        fail(exc.lines)
+    text = f"# {study}/recipe.yaml with seeds {args.seeds} (python stages/study.py setup)\n"
+    import yaml
+
+    with atomic_path("params.yaml") as tmp:
+        tmp.write_text(text + yaml.safe_dump(params, sort_keys=False))
+    print(f"study: params.yaml is {study}'s recipe with seeds {', '.join(map(str, args.seeds))}; "
+          f"run `python stages/host.py dvc repro`, then `python stages/study.py collect {study}`")
+
+
+def collect(args) -> None:
+    study = Path(args.study)
+    params = load_params()
+    from deal.stats import rows_from_csv
+
+    recipe_path = study / "recipe.yaml"
+    if recipe_path.is_file():
+        changed = differences(read_recipe(study), recipe_of(params))
+        if changed:
+            fail(f"params.yaml: differs from {recipe_path} in {', '.join(changed)}; a study's seeds share one recipe "
+                 f"(python stages/study.py setup {study} --seeds ...), or start a new study folder")
+    rows = rows_from_csv((METRICS / "curves.csv").read_text()) if (METRICS / "curves.csv").is_file() else []
+    problems = [f"{METRICS / 'curves.csv'}: {line}; run `python stages/host.py dvc repro` first"
+                for line in incomplete(rows, params["seeds"], params)]
+    if problems:
+        fail(problems)
+    header = (METRICS / "curves.csv").read_text().splitlines()[0]
+    lines = (METRICS / "curves.csv").read_text().splitlines()[1:]
+    manifest = read_json(study / "seeds.json") if (study / "seeds.json").is_file() else {}
+    from deal.training import resolve_device, resolve_precision
+
+    device = resolve_device(params["train"]["device"])
+    precision = resolve_precision(params["train"]["precision"], device)
+    for seed in params["seeds"]:
+        mine = [ln for ln in lines if ln.split(",", 1)[0] == str(seed)]
+        path = study / f"seed{seed}.csv"
+        text = header + "\n" + "\n".join(mine) + "\n"
+        if path.is_file() and path.read_text() != text and not args.replace:
+            fail(f"{path}: holds other numbers for seed {seed}; keep it, or pass --replace to overwrite it")
+        if not recipe_path.is_file():
+            import yaml
+
+            with atomic_path(recipe_path) as tmp:
+                tmp.write_text(f"# the params every seed of {study} runs (seeds and dataset.path aside)\n"
+                               + yaml.safe_dump(recipe_of(params), sort_keys=False))
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+        manifest[str(seed)] = {"commit": commit(), "cpu": cpu_name(), "device": str(device),
+                               "precision": "fp32" if precision is None else str(precision).replace("torch.", ""),
+                               "collected": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+        print(f"study: {path}: seed {seed}, {len(mine)} rows")
+    reference = METRICS / "reference.json"
+    if reference.is_file() and read_json(reference).get("computed"):
+        write_json(study / "reference.json", read_json(reference))
+    write_json(study / "seeds.json", dict(sorted(manifest.items(), key=lambda kv: int(kv[0]))))
+    assemble(args)
+
+
+def incomplete(rows: list[dict], seeds, recipe: dict) -> list[str]:
+    """What the rows lack of each seed's full curves (every method, every round of the recipe)."""
+    have = {(r["seed"], r["method"], r["round"]) for r in rows}
+    out = []
+    for seed in seeds:
+        lacking = [f"{m} {r['id']}" for m in recipe["methods"] for r in recipe["rounds"] if (seed, m, r["id"]) not in have]
+        if lacking:
+            out.append(f"seed {seed} lacks {', '.join(lacking[:4])}{' ...' if len(lacking) > 4 else ''}")
+    return out
+
+
+def assemble(args) -> None:
+    study = Path(args.study)
+    recipe = read_recipe(study)
+    from deal.plots import plot_curves
+    from deal.published import published
+    from deal.report import analyse, markdown, paired_csv, summary_csv
+    from deal.stats import rows_from_csv
+
+    files = sorted(study.glob("seed*.csv"), key=lambda p: int(p.stem[4:]) if p.stem[4:].isdigit() else -1)
+    if not files:
+        fail(f"{study}: no seed<N>.csv yet; run a seed and `python stages/study.py collect {study}`")
+    rows = []
+    for path in files:
+        try:
+            rows += rows_from_csv(path.read_text())
+        except (KeyError, ValueError) as exc:
+            fail(f"{path}: unreadable ({type(exc).__name__}: {exc}); restore it (git checkout {path})")
+    seeds = sorted({r["seed"] for r in rows})
+    lacking = incomplete(rows, seeds, recipe)
+    if lacking:
+        fail([f"{study}: {line} of {study / 'recipe.yaml'}; rerun that seed and collect it (--replace)" for line in lacking])
+    methods = recipe["methods"]
+    rounds = [r["id"] for r in recipe["rounds"]]
+    result = analyse(rows, methods, rounds, recipe.get("baseline_ref"))
+    reference = read_json(study / "reference.json") if (study / "reference.json").is_file() else {}
+    full = reference.get("miou") if reference.get("computed") else None
+    manifest = read_json(study / "seeds.json") if (study / "seeds.json").is_file() else {}
+    machines = sorted({f"{m['cpu']} ({m['precision']})" for m in manifest.values()})
+    kind = recipe["dataset"]["kind"]
+    text = markdown(f"study {study.name}: {kind}, seeds {', '.join(map(str, seeds))}", methods, rounds, result)
+    text += ("\nAssembled by `python stages/study.py assemble " + str(study) + "` from "
+             + ", ".join(p.name for p in files) + (f"; run on {'; '.join(machines)}" if machines else "") + ".\n")
+    for name, content in (("summary.csv", summary_csv(result["bands"], full)), ("paired.csv", paired_csv(result["comparison"])),
+                          ("report.md", text)):
+        with atomic_path(study / name) as tmp:
+            tmp.write_text(content)
+    write_json(study / "summary.json", result["summary"])
+    with atomic_path(study / "curves.png") as tmp:
+        plot_curves(result["bands"], tmp, title=f"{study.name}: {kind}, {len(seeds)} seed{'s' * (len(seeds) > 1)}",
+                    reference=full, published=published(kind))
+    print(text, end="")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("setup", help="write params.yaml: the study's recipe with these seeds")
+    p.add_argument("study")
+    p.add_argument("--seeds", type=int, nargs="+", required=True)
+    p.add_argument("--data", help="the dataset's root on this machine (dataset.path)")
+    p = commands.add_parser("collect", help="this run's seeds (metrics/curves.csv) into the study, then assemble")
+    p.add_argument("study")
+    p.add_argument("--replace", action="store_true", help="overwrite a seed already in the study")
+    p = commands.add_parser("assemble", help="the study's tables and figure from its seed files")
+    p.add_argument("study")
+    args = parser.parse_args()
+    {"setup": setup, "collect": collect, "assemble": assemble}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
