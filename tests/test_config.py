@@ -11,7 +11,11 @@ import yaml
 from deal.config import ParamsError, check_params, schedule
 
 REPO = Path(__file__).resolve().parents[1]
-PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+REPO_PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+# the cases below edit the defaults widened to the presets' 7 rounds and four methods
+PARAMS = {**copy.deepcopy(REPO_PARAMS), "methods": ["random", "entropy", "deal_ds", "deal_de"],
+          "baselines": ["random", "entropy"], "rounds": [{"id": f"r{i}"} for i in range(7)],
+          "steps": [{"cur": f"r{i}", "next": f"r{i + 1}"} for i in range(6)]}
 
 
 def problems(change, train_size=None, root=str(REPO)):
@@ -23,7 +27,9 @@ def problems(change, train_size=None, root=str(REPO)):
 
 
 def test_the_repository_params_are_valid():
-    check_params(PARAMS, train_size=PARAMS["dataset"]["synthetic"]["train"])
+    check_params(REPO_PARAMS, train_size=REPO_PARAMS["dataset"]["synthetic"]["train"])
+    assert schedule(REPO_PARAMS, 400) == [40, 60, 80, 100, 120]
+    check_params(PARAMS, train_size=400)
     assert schedule(PARAMS, 400) == [40, 60, 80, 100, 120, 140, 160]
 
 

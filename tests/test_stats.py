@@ -97,3 +97,35 @@ def test_a_seed_missing_a_round_or_the_baseline_is_left_out_of_the_pairs():
     rows = [r for r in rows if not (r["seed"] == 1 and r["method"] == "random")]
     table = {(p["method"], p["measure"]): p for p in paired(rows, "random", ["r0", "r1"])}
     assert table[("deal_de", "auc")]["seeds"] == [0] and table[("entropy", "auc")]["seeds"] == [0, 2]
+
+
+METHOD_MD = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "docs" / "METHOD.md"
+
+
+@pytest.mark.skipif(not METHOD_MD.is_file(), reason="../shared/docs/METHOD.md is not present")
+def test_the_published_curves_are_method_md_s_table():
+    from deal.published import PUBLISHED
+
+    names = {"DEAL (DE)": "deal_de", "DEAL (DS)": "deal_ds", "Random": "random"}
+    table = {}
+    for line in METHOD_MD.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] in names and len(cells) == 8:
+            table[names[cells[0]]] = [(p, float(v)) for p, v in zip(range(10, 45, 5), cells[1:])]
+    assert table and PUBLISHED["camvid"]["curves"] == table
+    assert "full supervision about 64.8" in METHOD_MD.read_text().lower() and PUBLISHED["camvid"]["full"] == 64.8
+    text = METHOD_MD.read_text()
+    assert "DEAL (DS) 50.7 -> 62.0, Random 50.2 -> 59.8, full about 66.0" in text.replace("\n", " ")
+    assert PUBLISHED["cityscapes"]["curves"] == {"deal_ds": [(10, 50.7), (40, 62.0)], "random": [(10, 50.2), (40, 59.8)]}
+
+
+def test_the_figure_draws_bands_and_the_published_curves(tmp_path):
+    from deal.plots import plot_curves
+    from deal.published import published
+
+    bands = summarize(rows_from_csv(CSV))
+    for name, kind, reference in (("synthetic.png", "synthetic", None), ("camvid.png", "camvid", 0.5)):
+        plot_curves(bands, tmp_path / name, title=kind, reference=reference, published=published(kind))
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert published("synthetic") is None
+    assert (tmp_path / "camvid.png").read_bytes() != (tmp_path / "synthetic.png").read_bytes()
