@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
 	touch $(STAMP)
 
+# one pytest worker per core (pytest-xdist): the end-to-end tests run side by side
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # params.yaml as every stage will check it (make repro runs the same check first).
 check: $(STAMP)

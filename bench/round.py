@@ -1,7 +1,7 @@
 """Where one active-learning round's time goes: each stage's wall time, split
 into DVC, torch import and the stage's own work.
 
-    python bench/round.py --project PATH --method deal_de --round r3 --json bench/results/round.json
+    python bench/round.py --project PATH [--seed 0] --method deal_de --round r3 --json bench/results/round.json
 
 PATH is a project whose pipeline has run (e.g. the repository after
 `make repro`); its outputs are rewritten with identical content. For every
@@ -28,21 +28,23 @@ from bench._common import table, write_json  # noqa: E402
 BIN = Path(sys.executable).parent
 
 
-def stage_commands(method: str, round_id: str, next_id: str, deal: bool) -> list[tuple[str, list[str]]]:
+def stage_commands(seed: int, method: str, round_id: str, next_id: str, deal: bool) -> list[tuple[str, list[str]]]:
     step = round_id.replace("r", "s")
-    cmds = [(f"train@{method}-{round_id}", ["stages/train.py", "--method", method, "--round", round_id])]
+    at = ["--seed", str(seed), "--method", method, "--round", round_id]
+    name = f"{seed}-{method}"
+    cmds = [(f"train@{name}-{round_id}", ["stages/train.py", *at])]
     if deal:
         cmds += [
-            (f"errors@{method}-{step}", ["stages/errors.py", "--method", method, "--round", round_id]),
-            (f"difficulty@{method}-{step}", ["stages/difficulty.py", "--method", method, "--round", round_id]),
-            (f"score_deal@{method}-{step}", ["stages/score.py", "--method", method, "--round", round_id]),
+            (f"errors@{name}-{step}", ["stages/errors.py", *at]),
+            (f"difficulty@{name}-{step}", ["stages/difficulty.py", *at]),
+            (f"score_deal@{name}-{step}", ["stages/score.py", *at]),
         ]
     else:
-        cmds.append((f"score@{method}-{step}", ["stages/score.py", "--method", method, "--round", round_id]))
-    cmds.append((f"select@{method}-{step}", ["stages/select_pool.py", "--method", method, "--round", round_id, "--next", next_id]))
-    cmds.append((f"evaluate@{method}-{round_id}", ["stages/evaluate.py", "--method", method, "--round", round_id]))
+        cmds.append((f"score@{name}-{step}", ["stages/score.py", *at]))
+    cmds.append((f"select@{name}-{step}", ["stages/select_pool.py", *at, "--next", next_id]))
+    cmds.append((f"evaluate@{name}-{round_id}", ["stages/evaluate.py", *at]))
     if deal:
-        cmds.append((f"analyze@{method}-{step}", ["stages/analyze.py", "--method", method, "--round", round_id, "--next", next_id]))
+        cmds.append((f"analyze@{name}-{step}", ["stages/analyze.py", *at, "--next", next_id]))
     return cmds
 
 
@@ -55,6 +57,7 @@ def timed_run(cmd: list[str], cwd: Path, env: dict) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--method", default="deal_de")
     parser.add_argument("--round", default="r3")
     parser.add_argument("--json")
@@ -67,7 +70,7 @@ def main() -> None:
     deal = args.method in params["deal_methods"]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "TQDM_DISABLE": "1"}
     env.pop("DEAL_STAGE_HOST", None)
-    commands = stage_commands(args.method, args.round, next_id, deal)
+    commands = stage_commands(args.seed, args.method, args.round, next_id, deal)
     # 1) direct: each script imports torch itself
     direct = {name: timed_run([str(BIN / "python"), *cmd], args.project, env) for name, cmd in commands}
     # 2) and 3) beside one stage host: the script alone, then through dvc

@@ -28,7 +28,8 @@ def main() -> None:
     test_set = InMemorySegmentation(*load_split("test"))
     cfg = train_config(params, "segmentation", len(test_set), epochs=1)
     scores = evaluate(model, test_set, num_classes=info["num_classes"], void_index=info["void_index"], cfg=cfg)
-    labeled = read_json(run / "train.json")["labeled"]
+    record = read_json(run / "train.json")
+    labeled = record["labeled"]
     train_size = len(split_ids("train"))
     result = {
         "seed": seed.seed,
@@ -40,6 +41,7 @@ def main() -> None:
         "miou": scores["miou"],
         "pixel_accuracy": scores["pixel_accuracy"],
         "per_class_iou": dict(zip(info["class_names"], scores["per_class_iou"])),
+        "checkpoint": record.get("checkpoint"),  # which weights train kept: best validation or last epoch
     }
     write_json(seed.eval / args.method / f"{args.round}.json", result)
     print(f"evaluate: seed {seed.seed} {args.method} {args.round}: {labeled} labeled ({result['percent_labeled']:.1f} %), "

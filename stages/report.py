@@ -59,6 +59,9 @@ def main() -> None:
 
     kind = params["dataset"]["kind"]
     text = markdown(f"report: {kind}, seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}", methods, rounds, result)
+    kept = sorted({r["checkpoint"] for r in rows if r.get("checkpoint")})
+    if kept:  # what train kept: the best-validation weights, or the last epoch's where val is the test split
+        text += f"\nWeights evaluated: {'; '.join(kept)}.\n"
     outputs = {
         "curves.csv": curves_csv(rows),
         "curves_summary.csv": summary_csv(result["bands"], full),

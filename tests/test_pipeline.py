@@ -202,6 +202,7 @@ def test_tiny_camvid_run(tmp_path):
     record = json.loads((root / "runs" / "seed0" / "deal_ds" / "r1" / "train.json").read_text())
     assert record["checkpoint"] == "last epoch (the test split doubles as validation)" and record["best_val_miou"] is None
     assert record["best_epoch"] == record["epochs"]
+    assert "Weights evaluated: last epoch (the test split doubles as validation)." in (root / "metrics" / "report.md").read_text()
     ids = json.loads((root / "data" / "prepared" / "ids.json").read_text())
     assert len(ids["train"]) == 367 and len(ids["test"]) == 101
     manifest = json.loads((root / "data" / "prepared" / "source.json").read_text())
