@@ -9,10 +9,14 @@ the report stage's, over every seed file present). A seed is run by the
 pipeline like any other; the study only keeps its small results, so a later
 session adds seeds without rerunning the finished ones:
 
-    python stages/study.py setup studies/camvid-cpu --seeds 2 3 [--data /data/CamVid]  # params.yaml = recipe + seeds
-    python stages/host.py dvc repro                                                    # runs those seeds
-    python stages/study.py collect studies/camvid-cpu                                  # their rows in, then assemble
-    python stages/study.py assemble studies/camvid-cpu                                 # the tables from the files alone
+    python stages/study.py setup studies/camvid-seeds --seeds 2 3 [--data /data/CamVid]  # params.yaml = recipe + seeds
+    python stages/host.py dvc repro                                                      # runs those seeds
+    python stages/study.py collect studies/camvid-seeds                                  # their rows in, then assemble
+    python stages/study.py assemble studies/camvid-seeds                                 # the tables from the files alone
+    python stages/study.py run studies/camvid-seeds --seeds 1 2 --data /data/CamVid      # setup, repro, collect per seed
+
+The first seed of a new study: write params.yaml (make preset ...), run it,
+and `collect` writes the recipe from it.
 
 `collect` refuses a run whose params differ from the recipe (other than
 seeds and dataset.path), and a seed already in the study with other numbers
@@ -209,6 +213,26 @@ def assemble(args) -> None:
     print(text, end="")
 
 
+def run(args) -> None:
+    """Each seed in turn: setup, `dvc repro` beside the stage host, collect (a seed's results are in
+    the study, ready to commit, as soon as it is done; an interrupted seed reruns from DVC's cache)."""
+    study = Path(args.study)
+    for seed in args.seeds:
+        setup(argparse.Namespace(study=args.study, seeds=[seed], data=args.data))
+        start = time.monotonic()
+        dvc = Path(sys.executable).parent / "dvc"  # the venv's, beside this python
+        done = subprocess.run([sys.executable, str(Path(__file__).parent / "host.py"), str(dvc), "repro"])
+        if done.returncode != 0:
+            fail(f"dvc repro of seed {seed} failed (exit {done.returncode}); fix it and rerun "
+                 f"`python stages/study.py run {study} --seeds {seed}`")
+        elapsed = time.monotonic() - start
+        collect(argparse.Namespace(study=args.study, replace=False))
+        manifest = read_json(study / "seeds.json")
+        manifest[str(seed)]["repro_s"] = round(elapsed)
+        write_json(study / "seeds.json", manifest)
+        print(f"study: seed {seed} done in {elapsed / 60:.1f} min; commit {study}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -221,8 +245,12 @@ def main() -> None:
     p.add_argument("--replace", action="store_true", help="overwrite a seed already in the study")
     p = commands.add_parser("assemble", help="the study's tables and figure from its seed files")
     p.add_argument("study")
+    p = commands.add_parser("run", help="setup, dvc repro and collect, one seed after the other")
+    p.add_argument("study")
+    p.add_argument("--seeds", type=int, nargs="+", required=True)
+    p.add_argument("--data", help="the dataset's root on this machine (dataset.path)")
     args = parser.parse_args()
-    {"setup": setup, "collect": collect, "assemble": assemble}[args.command](args)
+    {"setup": setup, "collect": collect, "assemble": assemble, "run": run}[args.command](args)
 
 
 if __name__ == "__main__":
