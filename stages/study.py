@@ -13,20 +13,22 @@ session adds seeds without rerunning the finished ones:
     python stages/host.py dvc repro                                                      # runs those seeds
     python stages/study.py collect studies/camvid-seeds                                  # their rows in, then assemble
     python stages/study.py assemble studies/camvid-seeds                                 # the tables from the files alone
-    python stages/study.py run studies/camvid-seeds --seeds 1 2 --data /data/CamVid      # setup, repro, collect per seed
+    python stages/study.py run studies/camvid-seeds --seeds 0 1 2 --data /data/CamVid    # setup, repro, collect per seed
 
-The first seed of a new study: write params.yaml (make preset ...), run it,
-and `collect` writes the recipe from it.
+A new study: write params.yaml (make preset ...); `run` (or `collect` after a
+first run) writes the recipe from it.
 
 `collect` refuses a run whose params differ from the recipe (other than
-seeds and dataset.path), and a seed already in the study with other numbers
-(--replace to overwrite it).
+seeds and dataset.path), a seed already in the study with other numbers
+(--replace to overwrite it), and a seed whose device or precision (what
+`auto` resolved to) differs from the study's other seeds (--mixed to keep it).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import platform
 import subprocess
 import sys
@@ -88,12 +90,12 @@ def commit() -> str:
     return (done.stdout.strip() or "unknown") + ("+uncommitted" if dirty else "")
 
 
-def setup(args) -> None:
-    study = Path(args.study)
-    params = read_recipe(study)
-    params["seeds"] = list(args.seeds)
-    if args.data:
-        params["dataset"]["path"] = args.data
+def seed_params(recipe: dict, seeds: list[int], data: str | None) -> dict:
+    """params.yaml for these seeds of the recipe on this machine, checked."""
+    params = copy.deepcopy(recipe)
+    params["seeds"] = list(seeds)
+    if data:
+        params["dataset"]["path"] = data
     elif params["dataset"]["kind"] == "synthetic":
         params["dataset"]["path"] = SYNTHETIC_PATH
     else:
@@ -102,6 +104,12 @@ def setup(args) -> None:
         check_params(params)
     except ParamsError as exc:
         fail(exc.lines)
+    return params
+
+
+def setup(args) -> None:
+    study = Path(args.study)
+    params = seed_params(read_recipe(study), args.seeds, args.data)
     text = f"# {study}/recipe.yaml with seeds {args.seeds} (python stages/study.py setup)\n"
     import yaml
 
@@ -111,7 +119,29 @@ def setup(args) -> None:
           f"run `python stages/host.py dvc repro`, then `python stages/study.py collect {study}`")
 
 
+def pipeline_changes() -> list[str]:
+    """The stages `dvc status` lists as changed: while there are any, metrics/curves.csv may come
+    from other params or code than the ones collect would record."""
+    dvc = Path(sys.executable).parent / "dvc"  # the venv's, beside this python
+    done = subprocess.run([str(dvc) if dvc.is_file() else "dvc", "status", "--json"], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        fail(f"dvc status: {last}; collect runs where `dvc repro` ran (the repository root)")
+    return sorted(json.loads(done.stdout or "{}"))
+
+
+def machine_of(params: dict) -> dict:
+    """What ran a seed, as seeds.json records it: the precision `auto` resolved to changes the numbers."""
+    from deal.training import resolve_device, resolve_precision
+
+    device = resolve_device(params["train"]["device"])
+    precision = resolve_precision(params["train"]["precision"], device)
+    return {"cpu": cpu_name(), "device": str(device),
+            "precision": "fp32" if precision is None else str(precision).replace("torch.", "")}
+
+
 def collect(args) -> None:
+    """This run's seeds into the study; everything is checked before the first file is written."""
     study = Path(args.study)
     params = load_params()
     from deal.stats import rows_from_csv
@@ -122,41 +152,61 @@ def collect(args) -> None:
         if changed:
             fail(f"params.yaml: differs from {recipe_path} in {', '.join(changed)}; a study's seeds share one recipe "
                  f"(python stages/study.py setup {study} --seeds ...), or start a new study folder")
-    rows = rows_from_csv((METRICS / "curves.csv").read_text()) if (METRICS / "curves.csv").is_file() else []
-    problems = [f"{METRICS / 'curves.csv'}: {line}; run `python stages/host.py dvc repro` first"
+    curves = METRICS / "curves.csv"
+    changed = pipeline_changes()
+    if changed:
+        fail(f"{curves}: not what params.yaml gives: `dvc status` lists {', '.join(changed[:3])}"
+             f"{' ...' if len(changed) > 3 else ''}; run `python stages/host.py dvc repro` first")
+    text = curves.read_text() if curves.is_file() else ""
+    rows = rows_from_csv(text) if text else []
+    problems = [f"{curves}: {line}; run `python stages/host.py dvc repro` first"
                 for line in incomplete(rows, params["seeds"], params)]
     if problems:
         fail(problems)
-    header = (METRICS / "curves.csv").read_text().splitlines()[0]
-    lines = (METRICS / "curves.csv").read_text().splitlines()[1:]
+    header, *lines = text.splitlines()
     manifest = read_json(study / "seeds.json") if (study / "seeds.json").is_file() else {}
-    from deal.training import resolve_device, resolve_precision
-
-    device = resolve_device(params["train"]["device"])
-    precision = resolve_precision(params["train"]["precision"], device)
+    machine = machine_of(params)
+    ran = {str(seed) for seed in params["seeds"]}
+    # seeds of one study compare as one recipe: bf16 on one machine and fp32 on another is not that
+    others = sorted({(m["device"], m["precision"]) for s, m in manifest.items() if s not in ran}
+                    - {(machine["device"], machine["precision"])})
+    if others and not args.mixed:
+        kept = ", ".join(f"{device} {precision}" for device, precision in others)
+        fail(f"{study / 'seeds.json'}: the study's other seeds ran in {kept}, this run in {machine['device']} "
+             f"{machine['precision']}; run it where the others ran (or set train.precision in the recipe), "
+             f"or pass --mixed to keep both (report.md lists the machines)")
+    seed_files = {}
     for seed in params["seeds"]:
         mine = [ln for ln in lines if ln.split(",", 1)[0] == str(seed)]
         path = study / f"seed{seed}.csv"
-        text = header + "\n" + "\n".join(mine) + "\n"
-        if path.is_file() and path.read_text() != text and not args.replace:
+        seed_text = header + "\n" + "\n".join(mine) + "\n"
+        same = path.is_file() and path.read_text() == seed_text
+        if path.is_file() and not same and not args.replace:
             fail(f"{path}: holds other numbers for seed {seed}; keep it, or pass --replace to overwrite it")
-        if not recipe_path.is_file():
-            import yaml
-
-            with atomic_path(recipe_path) as tmp:
-                tmp.write_text(f"# the params every seed of {study} runs (seeds and dataset.path aside)\n"
-                               + yaml.safe_dump(recipe_of(params), sort_keys=False))
+        seed_files[seed] = (path, seed_text, len(mine), same and str(seed) in manifest)
+    if not recipe_path.is_file():
+        write_recipe(study, params)
+    for seed, (path, seed_text, count, known) in seed_files.items():
+        if known:  # the same numbers again: the seed keeps the provenance of the run that produced them
+            print(f"study: {path}: seed {seed} already in the study with these numbers")
+            continue
         with atomic_path(path) as tmp:
-            tmp.write_text(text)
-        manifest[str(seed)] = {"commit": commit(), "cpu": cpu_name(), "device": str(device),
-                               "precision": "fp32" if precision is None else str(precision).replace("torch.", ""),
-                               "collected": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-        print(f"study: {path}: seed {seed}, {len(mine)} rows")
+            tmp.write_text(seed_text)
+        manifest[str(seed)] = {"commit": commit(), **machine, "collected": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+        print(f"study: {path}: seed {seed}, {count} rows")
     reference = METRICS / "reference.json"
     if reference.is_file() and read_json(reference).get("computed"):
         write_json(study / "reference.json", read_json(reference))
     write_json(study / "seeds.json", dict(sorted(manifest.items(), key=lambda kv: int(kv[0]))))
     assemble(args)
+
+
+def write_recipe(study: Path, params: dict) -> None:
+    import yaml
+
+    with atomic_path(study / "recipe.yaml") as tmp:
+        tmp.write_text(f"# the params every seed of {study} runs (seeds and dataset.path aside)\n"
+                       + yaml.safe_dump(recipe_of(params), sort_keys=False))
 
 
 def incomplete(rows: list[dict], seeds, recipe: dict) -> list[str]:
@@ -217,18 +267,24 @@ def run(args) -> None:
     """Each seed in turn: setup, `dvc repro` beside the stage host, collect (a seed's results are in
     the study, ready to commit, as soon as it is done; an interrupted seed reruns from DVC's cache)."""
     study = Path(args.study)
-    for seed in args.seeds:
+    if not (study / "recipe.yaml").is_file():  # a new study: params.yaml (make preset ...) is its recipe
+        recipe = recipe_of(load_params())
+        seed_params(recipe, args.seeds, args.data)  # checked before the recipe is written
+        write_recipe(study, recipe)
+        print(f"study: {study / 'recipe.yaml'}: written from params.yaml")
+    for i, seed in enumerate(args.seeds):
         setup(argparse.Namespace(study=args.study, seeds=[seed], data=args.data))
         start = time.monotonic()
         dvc = Path(sys.executable).parent / "dvc"  # the venv's, beside this python
         done = subprocess.run([sys.executable, str(Path(__file__).parent / "host.py"), str(dvc), "repro"])
         if done.returncode != 0:
-            fail(f"dvc repro of seed {seed} failed (exit {done.returncode}); fix it and rerun "
-                 f"`python stages/study.py run {study} --seeds {seed}`")
+            again = " ".join(["python stages/study.py run", str(study), "--seeds", *map(str, args.seeds[i:])]
+                             + (["--data", args.data] if args.data else []) + (["--mixed"] if args.mixed else []))
+            fail(f"dvc repro of seed {seed} failed (exit {done.returncode}); fix it and rerun `{again}`")
         elapsed = time.monotonic() - start
-        collect(argparse.Namespace(study=args.study, replace=False))
+        collect(argparse.Namespace(study=args.study, replace=False, mixed=args.mixed))
         manifest = read_json(study / "seeds.json")
-        manifest[str(seed)]["repro_s"] = round(elapsed)
+        manifest[str(seed)].setdefault("repro_s", round(elapsed))  # a seed already in the study keeps its time
         write_json(study / "seeds.json", manifest)
         print(f"study: seed {seed} done in {elapsed / 60:.1f} min; commit {study}")
 
@@ -243,12 +299,15 @@ def main() -> None:
     p = commands.add_parser("collect", help="this run's seeds (metrics/curves.csv) into the study, then assemble")
     p.add_argument("study")
     p.add_argument("--replace", action="store_true", help="overwrite a seed already in the study")
+    p.add_argument("--mixed", action="store_true",
+                   help="keep a seed whose device or precision differs from the study's other seeds")
     p = commands.add_parser("assemble", help="the study's tables and figure from its seed files")
     p.add_argument("study")
     p = commands.add_parser("run", help="setup, dvc repro and collect, one seed after the other")
     p.add_argument("study")
     p.add_argument("--seeds", type=int, nargs="+", required=True)
     p.add_argument("--data", help="the dataset's root on this machine (dataset.path)")
+    p.add_argument("--mixed", action="store_true", help="as collect's --mixed")
     args = parser.parse_args()
     {"setup": setup, "collect": collect, "assemble": assemble, "run": run}[args.command](args)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+DVC = str(Path(sys.executable).parent / "dvc")
 
 
 def _study(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -30,6 +32,19 @@ def _curves(seeds, methods, rounds) -> str:
     return out.getvalue()
 
 
+# a stand-in for the pipeline: its report copies curves_src.csv to metrics/curves.csv, reading the
+# params a study's seed changes, so `dvc status` tells a current curves.csv from a stale one
+PIPELINE = {"stages": {"report": {
+    "cmd": f"{sys.executable} -c \"import shutil; shutil.copy('curves_src.csv', 'metrics/curves.csv')\"",
+    "deps": ["curves_src.csv"], "params": ["seeds", "train.lr"], "outs": [{"metrics/curves.csv": {"cache": False}}]}}}
+
+
+def _produce(root: Path, curves: str) -> None:
+    (root / "curves_src.csv").write_text(curves)
+    done = subprocess.run([DVC, "repro", "-q"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def test_collect_keeps_each_seed_guards_the_recipe_and_assemble_reads_the_files(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
@@ -37,7 +52,9 @@ def test_collect_keeps_each_seed_guards_the_recipe_and_assemble_reads_the_files(
     params["seeds"] = [0, 1]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics" / "curves.csv").write_text(_curves([0, 1], methods, rounds))
+    subprocess.run([DVC, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(PIPELINE, sort_keys=False))
+    _produce(tmp_path, _curves([0, 1], methods, rounds))
     done = _study(tmp_path, "collect", "studies/x")
     assert done.returncode == 0, done.stderr
     study = tmp_path / "studies" / "x"
@@ -49,9 +66,34 @@ def test_collect_keeps_each_seed_guards_the_recipe_and_assemble_reads_the_files(
     # a later session: another seed of the same recipe joins; other params are refused
     params["seeds"] = [2]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (tmp_path / "metrics" / "curves.csv").write_text(_curves([2], methods, rounds))
+    _produce(tmp_path, _curves([2], methods, rounds))
+    # ... but not from a machine that ran it in another precision, unless asked to (--mixed)
+    manifest = (study / "seeds.json").read_text()
+    ran_here = json.loads(manifest)["0"]["precision"]
+    (study / "seeds.json").write_text(manifest.replace(f'"precision": "{ran_here}"', '"precision": "fp16"'))
+    mixed = _study(tmp_path, "collect", "studies/x")
+    assert mixed.returncode == 1 and mixed.stderr.startswith(
+        f"error: studies/x/seeds.json: the study's other seeds ran in cpu fp16, this run in cpu {ran_here};")
+    assert not (study / "seed2.csv").exists()
+    assert _study(tmp_path, "collect", "studies/x", "--mixed").returncode == 0
+    assert "(fp16)" in (study / "report.md").read_text()
+    (study / "seeds.json").write_text(manifest)
     assert _study(tmp_path, "collect", "studies/x").returncode == 0
     assert {r["n"] for r in csv.DictReader((study / "summary.csv").open())} == {"3"}
+    # the same numbers again keep the seed's record of the run that produced them
+    recorded = (study / "seeds.json").read_text()
+    again = _study(tmp_path, "collect", "studies/x")
+    assert again.returncode == 0 and "seed 2 already in the study with these numbers" in again.stdout
+    assert (study / "seeds.json").read_text() == recorded
+    # params.yaml changed since the last `dvc repro`: metrics/curves.csv is not its result
+    params["seeds"] = [3]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stale = _study(tmp_path, "collect", "studies/x")
+    assert stale.returncode == 1 and stale.stderr.startswith(
+        "error: metrics/curves.csv: not what params.yaml gives: `dvc status` lists report;")
+    assert not (study / "seed3.csv").exists()
+    params["seeds"] = [2]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     params["train"]["lr"] = 0.02
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     refused = _study(tmp_path, "collect", "studies/x")
@@ -60,7 +102,7 @@ def test_collect_keeps_each_seed_guards_the_recipe_and_assemble_reads_the_files(
     # a seed already collected with other numbers is kept unless --replace
     params["train"]["lr"] = 0.01
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (tmp_path / "metrics" / "curves.csv").write_text(_curves([2], methods, rounds).replace("0.8\n", "0.7\n"))
+    _produce(tmp_path, _curves([2], methods, rounds).replace("0.8\n", "0.7\n"))
     kept = _study(tmp_path, "collect", "studies/x")
     assert kept.returncode == 1 and "studies/x/seed2.csv: holds other numbers for seed 2" in kept.stderr
     # the tables come back from the files alone, and a seed missing a round is named
