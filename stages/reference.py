@@ -3,7 +3,9 @@
 With `reference.train: true` the network is trained once on the whole train
 split with the round recipe and evaluated on the test split; with false
 (the default: it costs a training on all the data) the stage only records
-that no reference was computed, and the report draws no dashed line.
+that no reference was computed, and the report draws no dashed line. When
+the test split doubles as validation, the last epoch's weights are kept, as
+in the train stage (reference.json says which).
 """
 
 import sys
@@ -14,7 +16,9 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import METRICS, dataset_info, load_params, load_split, model_config, set_threads, split_ids, train_config, write_json  # noqa: E402
+from common import (  # noqa: E402
+    METRICS, dataset_info, load_params, load_split, model_config, set_threads, split_ids, train_config, val_is_test, write_json,
+)
 
 
 def main() -> None:
@@ -34,7 +38,11 @@ def main() -> None:
     t = params["train"]
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
     train_set = InMemorySegmentation(*load_split("train"), transform=augment)
-    val_set = InMemorySegmentation(*load_split("val")) if split_ids("val") else None
+    # as the train stage: validation on the test images would pick the checkpoint on the test set
+    held_out = bool(split_ids("val")) and not val_is_test()
+    val_set = InMemorySegmentation(*load_split("val")) if held_out else None
+    checkpoint = ("best validation mIoU" if held_out else
+                  "last epoch (the test split doubles as validation)" if split_ids("val") else "last epoch (no validation split)")
     seed = params["reference"]["seed"]
     cfg = train_config(params, "segmentation", len(train_set), seed=seed)
     model = build_model(model_config(params, with_difficulty=False), seed=seed)
@@ -42,8 +50,9 @@ def main() -> None:
     scores = evaluate(model, InMemorySegmentation(*load_split("test")), num_classes=info["num_classes"],
                       void_index=info["void_index"], cfg=cfg)
     write_json(out, {"computed": True, "labeled": len(train_set), "miou": scores["miou"],
-                     "pixel_accuracy": scores["pixel_accuracy"], "best_epoch": result.best_epoch})
-    print(f"reference: all {len(train_set)} train images: test mIoU {scores['miou']:.4f}")
+                     "pixel_accuracy": scores["pixel_accuracy"], "best_epoch": result.best_epoch,
+                     "checkpoint": checkpoint})
+    print(f"reference: all {len(train_set)} train images: test mIoU {scores['miou']:.4f} ({checkpoint})")
 
 
 if __name__ == "__main__":
