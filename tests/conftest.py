@@ -9,14 +9,22 @@ from pipeline_utils import copy_repo, edit_params, repro, run, tiny_params
 
 @pytest.fixture(scope="session")
 def project(tmp_path_factory):
-    """A tiny finished run (seeds 0 and 1, random and DEAL DE, 3 rounds), committed: (root, stages that ran).
+    """A tiny finished run (seeds 0 and 1, random and DEAL DE, 2 rounds), committed: (root, stages that ran).
 
     Shared by the modules that need one; a test that changes it restores it
     (pipeline_utils.restore) before it ends.
     """
     root = copy_repo(tmp_path_factory.mktemp("deal"))
-    edit_params(root, lambda p: tiny_params(p, methods=("random", "deal_de"), seeds=(0, 1)))
+    edit_params(root, lambda p: tiny_params(p, methods=("random", "deal_de"), rounds=2, seeds=(0, 1)))
     ran = repro(root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "tiny run"], root)
     return root, ran
+
+
+def pytest_collection_modifyitems(items):
+    # A session fixture is built once per xdist worker: the tests that share the tiny
+    # run go to one worker together (`make test` runs --dist loadgroup), so it is built once.
+    for item in items:
+        if "project" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("project"))

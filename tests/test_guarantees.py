@@ -170,7 +170,7 @@ def test_a_stage_run_by_plain_dvc_checks_its_params_first(fresh):
 
 @pytest.fixture
 def tiny(project):
-    """The shared tiny finished run (conftest.py): seeds 0 and 1, random and DEAL DE, rounds r0-r2."""
+    """The shared tiny finished run (conftest.py): seeds 0 and 1, random and DEAL DE, rounds r0 and r1."""
     return project[0]
 
 

@@ -14,6 +14,7 @@ CAMVID = REPO.parent / "shared" / "data" / "CamVid"
 
 
 METHODS = ("random", "deal_de")  # the project fixture's, seeds 0 and 1
+ROUNDS = 2  # r0, r1: one selection step (s0)
 
 
 def _pool(root: Path, round_id: str, method: str, seed: int = 0) -> dict:
@@ -30,7 +31,7 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
     assert "prepare" in ran and "report" in ran
     rows = _csv(root, "curves.csv")
     assert [(r["seed"], r["method"], r["round"]) for r in rows] == [
-        (str(s), m, f"r{i}") for s in (0, 1) for m in METHODS for i in range(3)]
+        (str(s), m, f"r{i}") for s in (0, 1) for m in METHODS for i in range(ROUNDS)]
     assert (root / "metrics" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((root / "metrics" / "summary.json").read_text())
     assert set(summary) == {"random", "deal_de", "paired"}
@@ -39,7 +40,7 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
         for method in METHODS:
             previous = set(initial["labeled"])
             assert len(previous) == 8 and _pool(root, "r0", method, seed)["labeled"] == initial["labeled"]
-            for i in (1, 2):
+            for i in range(1, ROUNDS):
                 pool = _pool(root, f"r{i}", method, seed)
                 labeled = pool["labeled"]
                 assert len(labeled) == len(set(labeled)) == 8 + 4 * i
@@ -50,7 +51,7 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
     # the difficulty analysis of every DEAL step reaches the report
     analysed = _csv(root, "difficulty.csv")
     assert [(r["seed"], r["method"], r["round"]) for r in analysed] == [
-        (s, "deal_de", r) for s in ("0", "1") for r in ("r0", "r1")]
+        (s, "deal_de", f"r{i}") for s in ("0", "1") for i in range(ROUNDS - 1)]
     assert 0.0 <= summary["deal_de"]["difficulty_auroc"] <= 1.0 and "difficulty_auroc" not in summary["random"]
     # the generated PNGs stay out of data/prepared, the folder every later stage hashes
     assert json.loads((root / "data" / "prepared" / "source.json").read_text()) == {
@@ -85,7 +86,7 @@ def test_seeds_draw_their_own_pools_and_the_report_pairs_them(project):
     miou = {(r["seed"], r["method"], r["round"]): float(r["miou"]) for r in rows}
     t = t_quantile(0.975, 1)
     bands = _csv(root, "curves_summary.csv")
-    assert [(b["method"], b["round"], b["n"]) for b in bands] == [(m, f"r{i}", "2") for m in METHODS for i in range(3)]
+    assert [(b["method"], b["round"], b["n"]) for b in bands] == [(m, f"r{i}", "2") for m in METHODS for i in range(ROUNDS)]
     for b in bands:
         a, c = miou[("0", b["method"], b["round"])], miou[("1", b["method"], b["round"])]
         half = t * abs(a - c) / 2  # n = 2: s = |a - c| / sqrt(2), s / sqrt(2) = |a - c| / 2
@@ -96,8 +97,9 @@ def test_seeds_draw_their_own_pools_and_the_report_pairs_them(project):
         assert b["full_data_miou"] == ""  # the reference was not trained
     paired = _csv(root, "paired.csv")
     assert [(p["method"], p["baseline"], p["measure"]) for p in paired] == [
-        ("deal_de", "random", m) for m in ("auc", "r0", "r1", "r2")]
-    diffs = [sum(miou[(s, "deal_de", f"r{i}")] - miou[(s, "random", f"r{i}")] for i in range(3)) / 3 for s in ("0", "1")]
+        ("deal_de", "random", m) for m in ["auc"] + [f"r{i}" for i in range(ROUNDS)]]
+    diffs = [sum(miou[(s, "deal_de", f"r{i}")] - miou[(s, "random", f"r{i}")] for i in range(ROUNDS)) / ROUNDS
+             for s in ("0", "1")]
     auc = paired[0]
     assert float(auc["mean_diff"]) == pytest.approx(sum(diffs) / 2, abs=2e-6)
     assert float(auc["ci_high"]) - float(auc["ci_low"]) == pytest.approx(t * abs(diffs[0] - diffs[1]), abs=5e-5)
@@ -125,11 +127,11 @@ def test_appending_a_seed_runs_only_its_stages_and_removing_it_leaves_the_others
     before = _csv(root, "curves.csv")
     edit_params(root, lambda p: p["seeds"].append(2))
     ran = set(repro(root))
+    steps = [f"s{i}" for i in range(ROUNDS - 1)]
     assert ran == {"report", "init@2", "train_initial@2-segmentation", "train_initial@2-joint"} | {
-        f"{kind}@2-{m}-{step}" for m in METHODS for kind, step in
-        [(k, f"r{i}") for k in ("train", "evaluate") for i in range(3)] + [("select", f"s{i}") for i in range(2)]} | {
-        f"score@2-random-s{i}" for i in range(2)} | {
-        f"{kind}@2-deal_de-s{i}" for kind in ("errors", "difficulty", "score_deal", "analyze") for i in range(2)}
+        f"{kind}@2-{m}-r{i}" for m in METHODS for kind in ("train", "evaluate") for i in range(ROUNDS)} | {
+        f"select@2-{m}-{step}" for m in METHODS for step in steps} | {f"score@2-random-{step}" for step in steps} | {
+        f"{kind}@2-deal_de-{step}" for kind in ("errors", "difficulty", "score_deal", "analyze") for step in steps}
     rows = _csv(root, "curves.csv")
     assert [r for r in rows if r["seed"] != "2"] == before and {r["seed"] for r in rows} == {"0", "1", "2"}
     assert {b["n"] for b in _csv(root, "curves_summary.csv")} == {"3"}
@@ -144,16 +146,18 @@ def test_appending_a_round_runs_only_that_round(project):
     root, _ = project
 
     def append(params):
-        params["rounds"].append({"id": "r3"})
-        params["steps"].append({"cur": "r2", "next": "r3"})
+        params["rounds"].append({"id": f"r{ROUNDS}"})
+        params["steps"].append({"cur": f"r{ROUNDS - 1}", "next": f"r{ROUNDS}"})
 
     edit_params(root, append)
     ran = set(repro(root))
     expected = {"report"}
     for seed in (0, 1):
-        expected |= {f"select@{seed}-{m}-s2" for m in METHODS} | {f"{stage}@{seed}-{m}-r3" for stage in ("train", "evaluate")
-                                                                  for m in METHODS}
-        expected |= {f"score@{seed}-random-s2"} | {f"{k}@{seed}-deal_de-s2" for k in ("errors", "difficulty", "score_deal", "analyze")}
+        step, new = f"s{ROUNDS - 1}", f"r{ROUNDS}"
+        expected |= {f"select@{seed}-{m}-{step}" for m in METHODS}
+        expected |= {f"{stage}@{seed}-{m}-{new}" for stage in ("train", "evaluate") for m in METHODS}
+        expected |= {f"score@{seed}-random-{step}"}
+        expected |= {f"{k}@{seed}-deal_de-{step}" for k in ("errors", "difficulty", "score_deal", "analyze")}
     assert ran == expected
     restore(root)
 
@@ -191,6 +195,7 @@ def test_tiny_camvid_run(tmp_path):
         tiny_params(params, methods=("random", "deal_ds"), rounds=2)
         params["dataset"].update(kind="camvid", path=str(CAMVID), test_split="val", size=[32, 48])
         params["train"]["crop"] = [32, 48]
+        params["reference"]["train"] = True
 
     edit_params(root, camvid)
     ran = repro(root)
@@ -203,6 +208,8 @@ def test_tiny_camvid_run(tmp_path):
     assert record["checkpoint"] == "last epoch (the test split doubles as validation)" and record["best_val_miou"] is None
     assert record["best_epoch"] == record["epochs"]
     assert "Weights evaluated: last epoch (the test split doubles as validation)." in (root / "metrics" / "report.md").read_text()
+    reference = json.loads((root / "metrics" / "reference.json").read_text())  # the full-data line, likewise
+    assert reference["checkpoint"] == "last epoch (the test split doubles as validation)" and reference["labeled"] == 367
     ids = json.loads((root / "data" / "prepared" / "ids.json").read_text())
     assert len(ids["train"]) == 367 and len(ids["test"]) == 101
     manifest = json.loads((root / "data" / "prepared" / "source.json").read_text())
@@ -230,6 +237,7 @@ def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
     # the full-data reference was trained on all 40 train images and reaches the summary
     summary = json.loads((root / "metrics" / "summary.json").read_text())
     assert summary["full_data"]["labeled"] == 40 and 0.0 <= summary["full_data"]["miou"] <= 1.0
+    assert json.loads((root / "metrics" / "reference.json").read_text())["checkpoint"] == "best validation mIoU"
     # learning loss trained its own round 0, with its loss module in the same state dict
     import torch
 
