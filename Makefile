@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
 	touch $(STAMP)
 
-# one pytest worker per core (pytest-xdist): the end-to-end tests run side by side; the
-# tests of the shared tiny run stay on one worker (loadgroup), which builds it once.
-# --durations: the slowest tests, for whoever keeps make test within its budget.
+# one pytest worker per core (pytest-xdist): the end-to-end tests run side by side (each
+# worker builds its own shared tiny run: xdist 3.8's loadgroup, which would keep them on one
+# worker, has no effect under pytest 9.2). --durations: the slowest tests, for whoever
+# keeps make test within its budget.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup --durations=12
+	$(BIN)/python -m pytest -q -n auto --durations=12
 
 # params.yaml as every stage will check it (make repro runs the same check first).
 check: $(STAMP)

@@ -21,10 +21,3 @@ def project(tmp_path_factory):
     run(["git", "commit", "-qm", "tiny run"], root)
     return root, ran
 
-
-def pytest_collection_modifyitems(items):
-    # A session fixture is built once per xdist worker: the tests that share the tiny
-    # run go to one worker together (`make test` runs --dist loadgroup), so it is built once.
-    for item in items:
-        if "project" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("project"))
