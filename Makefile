@@ -34,6 +34,12 @@ repro: $(STAMP)
 
 # make preset PRESET=camvid DATA=/data/CamVid [SET="dataset.test_split=val ..."]
 # (presets/*.yaml over the default params, then each SET key=value)
+PRESETS := $(basename $(notdir $(wildcard presets/*.yaml)))
+ifneq ($(filter preset,$(MAKECMDGOALS)),)
+ifeq ($(filter $(PRESET),$(PRESETS)),)
+$(error PRESET='$(PRESET)': give one of $(PRESETS), e.g. make preset PRESET=camvid DATA=/data/CamVid)
+endif
+endif
 preset: $(STAMP)
 	$(BIN)/python stages/preset.py presets/$(PRESET).yaml $(if $(DATA),--data $(DATA)) $(foreach kv,$(SET),--set $(kv))
 

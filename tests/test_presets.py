@@ -56,3 +56,13 @@ def test_set_overrides_one_param_and_refuses_unknown_keys(tmp_path):
     assert done.returncode == 0, done.stderr
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     assert params["dataset"]["test_split"] == "val" and params["train"]["epochs"] == 3
+
+
+@pytest.mark.parametrize("preset", ["", "nope"])
+def test_make_preset_without_a_known_preset_names_them_before_doing_anything(preset):
+    before = (REPO / "params.yaml").read_bytes()
+    done = subprocess.run(["make", "-C", str(REPO), "preset", f"PRESET={preset}"], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert f"PRESET='{preset}': give one of " in done.stderr and "camvid-cpu" in done.stderr
+    assert "preset.py" not in done.stdout  # stopped while make read the Makefile: nothing ran
+    assert (REPO / "params.yaml").read_bytes() == before
