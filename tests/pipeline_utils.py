@@ -38,7 +38,8 @@ def copy_repo(dest: Path) -> Path:
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.splitlines()
     for name in listed:
-        if name.split("/")[0] in OUTPUTS or name.endswith("dvc.lock") or not (REPO / name).is_file():
+        output = name.split("/")[0] in OUTPUTS and not name.endswith(".gitignore")
+        if output or name.endswith("dvc.lock") or not (REPO / name).is_file():
             continue
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
