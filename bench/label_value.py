@@ -52,12 +52,13 @@ def main() -> None:
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
     test_set = InMemorySegmentation(*load_split("test"))
     device = resolve_device(t["device"])
+    train_sets = {name: InMemorySegmentation(*load_split("train", pool.labeled), transform=augment)
+                  for name, pool in pools.items()}
     rows = []
     for steps in args.steps:
-        for name, pool in pools.items():
+        for name, train_set in train_sets.items():
             run = copy.deepcopy(params)
             run["train"]["iterations"] = steps
-            train_set = InMemorySegmentation(*load_split("train", pool.labeled), transform=augment)
             cfg = train_config(run, "segmentation", len(train_set), seed=seed.seed)
             model = build_model(model_config(run, with_difficulty=False), seed=seed.seed)
             start = time.perf_counter()

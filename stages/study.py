@@ -119,11 +119,16 @@ def setup(args) -> None:
           f"run `python stages/host.py dvc repro`, then `python stages/study.py collect {study}`")
 
 
+def venv_dvc() -> str:
+    """The venv's dvc, beside this python (else the one on PATH)."""
+    dvc = Path(sys.executable).parent / "dvc"
+    return str(dvc) if dvc.is_file() else "dvc"
+
+
 def pipeline_changes() -> list[str]:
     """The stages `dvc status` lists as changed: while there are any, metrics/curves.csv may come
     from other params or code than the ones collect would record."""
-    dvc = Path(sys.executable).parent / "dvc"  # the venv's, beside this python
-    done = subprocess.run([str(dvc) if dvc.is_file() else "dvc", "status", "--json"], capture_output=True, text=True)
+    done = subprocess.run([venv_dvc(), "status", "--json"], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         fail(f"dvc status: {last}; collect runs where `dvc repro` ran (the repository root)")
@@ -275,8 +280,7 @@ def run(args) -> None:
     for i, seed in enumerate(args.seeds):
         setup(argparse.Namespace(study=args.study, seeds=[seed], data=args.data))
         start = time.monotonic()
-        dvc = Path(sys.executable).parent / "dvc"  # the venv's, beside this python
-        done = subprocess.run([sys.executable, str(Path(__file__).parent / "host.py"), str(dvc), "repro"])
+        done = subprocess.run([sys.executable, str(Path(__file__).parent / "host.py"), venv_dvc(), "repro"])
         if done.returncode != 0:
             again = " ".join(["python stages/study.py run", str(study), "--seeds", *map(str, args.seeds[i:])]
                              + (["--data", args.data] if args.data else []) + (["--mixed"] if args.mixed else []))
