@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test repro check preset clean-venv
+.PHONY: venv test repro check methods preset clean-venv
 
 venv: $(STAMP)
 
@@ -26,6 +26,10 @@ test: $(STAMP)
 # params.yaml as every stage will check it (make repro runs the same check first).
 check: $(STAMP)
 	$(BIN)/python stages/check_params.py
+
+# params.yaml's baselines and deal_methods, written from its methods (the method table: deal/methods.py)
+methods: $(STAMP)
+	$(BIN)/python stages/methods.py
 
 # The stage host keeps torch imported across the ~90 stages (see stages/host.py);
 # it checks params.yaml before DVC runs.

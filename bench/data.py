@@ -15,7 +15,6 @@ Single-threaded torch, like one of two parallel training processes.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import time
 import warnings

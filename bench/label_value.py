@@ -44,7 +44,8 @@ def main() -> None:
     from deal.data.memory import InMemorySegmentation
     from deal.data.transforms import train_transforms
     from deal.models import build_model
-    from deal.training import evaluate, resolve_device, resolve_precision, train
+    from deal.runtime import resolve_device, resolve_precision
+    from deal.training import evaluate, train
 
     set_threads(params)
     info = dataset_info()

@@ -2,7 +2,7 @@
 
 Three forms: `naive`; `fused`, the module as it runs (SDPA forward, and on
 the CPU the symmetric backward of deal/models/pam_backward.c); `fused_sdpa`,
-the same with SDPA's generic backward (DEAL_PAM_BACKWARD=sdpa).
+the same with SDPA's generic backward (deal.pam_backward: sdpa).
 
     python bench/pam.py --json bench/results/pam.json [--device auto] [--cases camvid,cityscapes]
 
@@ -36,13 +36,14 @@ def measure(case: str, form: str, device_name: str, repeat: int) -> dict:
 
     from bench._common import peak_bytes, timed
     from deal.models import ProbabilityAttention, naive_probability_attention
-    from deal.training import resolve_device
+    from deal.runtime import resolve_device
 
     device = resolve_device(device_name)
     b, c, h, w = CASES[case]
     torch.manual_seed(0)
     probs = torch.softmax(torch.randn(b, c, h, w, device=device), dim=1)
-    pam = ProbabilityAttention().to(device)
+    backward = "sdpa" if form == "fused_sdpa" else "auto"  # deal.pam_backward
+    pam = ProbabilityAttention(backward).to(device)
     with torch.no_grad():
         pam.gamma.fill_(0.5)
     run = (lambda p: naive_probability_attention(p, pam.gamma)) if form == "naive" else (lambda p: pam(p))
@@ -82,7 +83,7 @@ def main() -> None:
     import torch
 
     from bench._common import machine, table, write_json
-    from deal.training import resolve_device
+    from deal.runtime import resolve_device
 
     rows = []
     for case in args.cases.split(","):
@@ -93,7 +94,6 @@ def main() -> None:
             # Freed blocks of 64 KiB and more go back to the OS at once, so the
             # CPU peak-RSS reading sees every large temporary.
             env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
-            env["DEAL_PAM_BACKWARD"] = "sdpa" if form == "fused_sdpa" else "auto"
             done = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 reason = (done.stderr.strip().splitlines() or ["killed"])[-1]

@@ -5,7 +5,7 @@
 
 A pool of N random images (untrained networks: speed does not depend on the
 weights), 11 classes, inference_mode, with bf16 autocast + channels_last
-where `deal.training.resolve_precision('auto', device)` picks bf16. Prints
+where `deal.runtime.resolve_precision('auto', device)` picks bf16. Prints
 images/s per method, for each model size (width multiplier : head
 channels):
 
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     from deal.acquisition.qbc import QBC
     from deal.acquisition.vaal import VAAL, vaal_scores
     from deal.models import ModelConfig, build_model
-    from deal.training import autocast, memory_format, resolve_device, resolve_precision
+    from deal.runtime import autocast, memory_format, resolve_device, resolve_precision
 
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -25,7 +25,8 @@ from deal.data.memory import InMemorySegmentation  # noqa: E402
 from deal.data.transforms import train_transforms  # noqa: E402
 from deal.losses import deal_loss  # noqa: E402
 from deal.models import ModelConfig, build_model  # noqa: E402
-from deal.training import TrainConfig, autocast, build_optimizer, memory_format, resolve_device, resolve_precision, train  # noqa: E402
+from deal.runtime import autocast, memory_format, resolve_device, resolve_precision  # noqa: E402
+from deal.training import TrainConfig, build_optimizer, train  # noqa: E402
 
 NETWORKS = {"default": (0.35, 64), "published": (1.0, 256)}
 

@@ -11,7 +11,7 @@ a model over a split never holds more than one batch of maps.
   error pixels and one for right pixels, with ``bins`` equal bins over
   [0, 1] (``2 * bins`` int64 counts: 1 MiB at the default 2**16 bins). The
   AUROC of the binned values is exact (tie-aware Mann-Whitney, the same
-  number ``deal.metrics.auroc`` gives on the binned values); binning only
+  number ``auroc`` gives on the binned values); binning only
   turns pixels whose difficulties fall in one bin (width 1.5e-5 by default)
   into ties, which moves the AUROC by at most half the share of
   (error, right) pairs that share a bin.
@@ -121,7 +121,8 @@ def auroc_from_histograms(positive, negative) -> float:
     """AUROC of a binned score from the counts of positives and negatives per bin.
 
     Bins are in increasing score order; pairs in one bin are ties and count
-    one half (the tie-aware Mann-Whitney statistic, as ``deal.metrics.auroc``).
+    one half (the tie-aware Mann-Whitney statistic). The one AUROC of the project:
+    ``auroc`` is this over the distinct scores.
     NaN when either class is empty.
     """
     pos = np.asarray(positive, dtype=np.float64)
@@ -131,6 +132,18 @@ def auroc_from_histograms(positive, negative) -> float:
         return float("nan")
     below = np.cumsum(neg) - neg  # negatives in strictly lower bins
     return float((pos * (below + 0.5 * neg)).sum() / (n_pos * n_neg))
+
+
+def auroc(scores, labels) -> float:
+    """Area under the ROC curve of `scores` predicting binary `labels`, exactly: the
+    histogram form over the distinct scores (tied scores count one half, so a constant
+    score gives 0.5). NaN when one class is absent."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    labels = np.asarray(labels).ravel().astype(bool)
+    _, inverse = np.unique(scores, return_inverse=True)
+    positive = np.bincount(inverse[labels], minlength=inverse.max(initial=-1) + 1)
+    negative = np.bincount(inverse[~labels], minlength=inverse.max(initial=-1) + 1)
+    return auroc_from_histograms(positive, negative)
 
 
 class ErrorAUROC:
@@ -315,3 +328,47 @@ def example_indices(count: int, n: int, seed: int) -> list[int]:
     n = min(int(n), int(count))
     rng = np.random.default_rng(seed)
     return sorted(int(i) for i in rng.choice(int(count), size=n, replace=False))
+
+
+def analyze_difficulty(model, dataset, cfg, class_names: Sequence[str], void_index: int,
+                       examples: Sequence[int] = ()) -> dict:
+    """One pass of `model` (with its difficulty branch) over `dataset` (test images and
+    masks): `summary` (DifficultyAnalysis.summary, with the IoU of the same pass) and,
+    for the positions `examples`, their difficulty maps and error codes (`maps`,
+    `errors`: position -> H x W array) for the figures. `cfg`: deal.training.TrainConfig."""
+    import torch
+
+    from deal.metrics import ConfusionMatrix
+    from deal.training import predict
+
+    analysis = DifficultyAnalysis(len(class_names), void_index)
+    confusion = ConfusionMatrix(len(class_names), void_index)
+    wanted, maps, errors, start = set(examples), {}, {}, 0
+    for out, target in predict(model, dataset, cfg):
+        prediction = out.logits.argmax(dim=1)
+        difficulty = torch.sigmoid(out.difficulty_logits.float())[:, 0]
+        analysis.update(difficulty, target, prediction=prediction)
+        confusion.update(target, prediction)
+        for i in range(len(target)):
+            if start + i in wanted:
+                maps[start + i] = difficulty[i].cpu().numpy()
+                errors[start + i] = error_codes(prediction[i], target[i], void_index)
+        start += len(target)
+    summary = analysis.summary(class_names, confusion.compute()["per_class_iou"])
+    return {"summary": summary, "maps": maps, "errors": errors}
+
+
+def class_table_csv(rows: Sequence[dict]) -> str:
+    """`class_table` rows as CSV: class, mean_difficulty, iou, one_minus_iou, pixels."""
+    import csv
+    import io
+
+    def cell(value) -> str:
+        return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.6f}"
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["class", "mean_difficulty", "iou", "one_minus_iou", "pixels"])
+    for row in rows:
+        writer.writerow([row["class"]] + [cell(row[c]) for c in ("mean_difficulty", "iou", "one_minus_iou")] + [row.get("pixels", "")])
+    return buffer.getvalue()

@@ -17,18 +17,14 @@ from collections.abc import Mapping
 
 import yaml
 
+from deal.methods import DEAL, METHODS, NAMES, split_lists
+from deal.specs import boolean, choice, device, integer, is_int as _is_int, number, optional, pair
+
 DATASET_KINDS = ("synthetic", "camvid", "cityscapes", "folder")
 DEAL_MODES = ("joint", "decoupled")
 DIFFICULTY_LOSSES = ("weighted_bce", "bce")
 BIN_SPANS = ("image", "fixed")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# acquisition methods the pipeline knows; deal_* need the difficulty branch
-BASELINES = ("random", "entropy", "margin", "least_confidence", "qbc", "qbc_bald", "coreset", "vaal", "learning_loss")
-DEAL_METHODS = ("deal_ds", "deal_de")
-# as the library's constants (deal.acquisition.qbc, .coreset; a test keeps them equal)
-QBC_STRATEGIES = ("split", "repeat")
-QBC_RESOLUTIONS = ("full", "low")
-CORESET_METRICS = ("euclidean", "cosine")
 # where the generate stage writes the embedded scenes (dvc.yaml); the synthetic default of dataset.path
 SYNTHETIC_PATH = "data/synthetic"
 # encoder weights live here, in the repository, so that DVC hashes them (`dvc add`): see check_weights
@@ -65,73 +61,6 @@ class ParamsError(Exception):
     def __init__(self, lines: list[str]):
         self.lines = lines
         super().__init__("\n".join(lines))
-
-
-# ---------------------------------------------------------------- value specs
-# A spec is (test, what): `test(value)` is True for a valid value; `what` says
-# what is expected, for the error line.
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def integer(low: int | None = None, high: int | None = None, why: str = ""):
-    bounds = f" >= {low}" if high is None and low is not None else (f" in [{low}, {high}]" if low is not None else "")
-    return (lambda v: _is_int(v) and (low is None or v >= low) and (high is None or v <= high),
-            f"an int{bounds}{why}")
-
-
-def number(low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False,
-           why: str = ""):
-    def test(v) -> bool:
-        if not _is_number(v):
-            return False
-        if low is not None and (v < low or (low_open and v == low)):
-            return False
-        return high is None or (v < high if high_open else v <= high)
-
-    if low is not None and high is not None:
-        bounds = f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    elif low is not None:
-        bounds = f" {'>' if low_open else '>='} {low:g}"
-    else:
-        bounds = ""
-    return test, f"a number{bounds}{why}"
-
-
-def boolean():
-    return (lambda v: isinstance(v, bool)), "true or false"
-
-
-def choice(*values):
-    return (lambda v: isinstance(v, str) and v in values), f"one of {', '.join(values)}"
-
-
-def optional(spec):
-    test, what = spec
-    return (lambda v: v is None or test(v)), f"{what}, or null"
-
-
-def pair(spec, ordered: bool = False):
-    test, what = spec
-    return ((lambda v: isinstance(v, list) and len(v) == 2 and all(test(x) for x in v) and (not ordered or v[0] <= v[1])),
-            f"[a, b], each {what}" + (", a <= b" if ordered else ""))
-
-
-def list_of(spec, min_len: int = 1):
-    test, what = spec
-    return (lambda v: isinstance(v, list) and len(v) >= min_len and all(test(x) for x in v)), f"a list of {what}"
-
-
-def device():
-    return ((lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", v) is not None),
-            "auto (CUDA when present), cpu, cuda or cuda:N")
-
 
 
 SECTIONS = {
@@ -179,30 +108,11 @@ SECTIONS = {
         "lambda": number(0),
         "void_as_correct": boolean(),
         "iterations": integer(1),
+        "pam_backward": choice("auto", "symmetric", "sdpa"),
     },
 }
 TOP_LEVEL = ("seeds", "baseline_ref", "dataset", "budget", "methods", "baselines", "deal_methods", "method_cfg", "method_train",
              "rounds", "steps", "model", "train", "reference", "deal")
-RHO = number(0, 1, low_open=True, why=" (the scored fraction of the unlabeled pool)")
-# method_cfg.<method>: what each method's score stage reads
-METHOD_OPTIONS = {
-    **{m: {"rho": RHO} for m in ("random", "entropy", "margin", "least_confidence", "deal_ds", "learning_loss")},
-    **{m: {"rho": RHO, "passes": integer(1), "strategy": choice(*QBC_STRATEGIES),
-           "passes_per_batch": optional(integer(1)), "max_batch": integer(1), "resolution": choice(*QBC_RESOLUTIONS),
-           "seed": integer(0)} for m in ("qbc", "qbc_bald")},
-    "coreset": {"rho": RHO, "metric": choice(*CORESET_METRICS), "chunk": integer(1)},
-    "vaal": {"rho": RHO, "latent_dim": integer(1), "channels": list_of(integer(1)), "image_size": integer(8),
-             "disc_hidden": integer(1), "disc_layers": integer(1), "beta": number(0), "adversary_weight": number(0),
-             "kl_reduction": choice("sum", "mean"), "lr": number(0, low_open=True), "batch_size": integer(1),
-             "iterations": integer(1), "vae_steps": integer(1), "joint_batches": boolean(), "disc_steps": integer(1),
-             "seed": integer(0), "precision": choice(*PRECISIONS), "device": device()},
-    "deal_de": {"rho": RHO, "k": None, "span": None},  # their own messages below
-}
-# method_train.<method>: options of the training recipe ({} is the shared one)
-TRAIN_OPTIONS = {m: {} for m in BASELINES + DEAL_METHODS}
-TRAIN_OPTIONS["learning_loss"] = {"hidden": None, "lambda": None, "margin": None, "detach_after": None}
-
-
 def shown(value) -> str:
     """A value as params.yaml spells it: null, true, 'text', [1, 2]."""
     if value is None or isinstance(value, bool):
@@ -299,7 +209,6 @@ def schedule(params: Mapping, train_size: int) -> list[int]:
 
 # the shared round-0 models of a seed (train_initial@<seed>-<kind>); learning loss trains its own
 INITIAL_MODELS = ("segmentation", "joint")
-OWN_ROUND0 = ("learning_loss",)  # deal.acquisition.CUSTOM_TRAINING (a test keeps them equal)
 
 
 def initial_model(params: Mapping, method: str) -> str | None:
@@ -307,9 +216,28 @@ def initial_model(params: Mapping, method: str) -> str | None:
     the joint network (L_seg + L_dif) when deal.mode is joint, any other method
     (and DEAL in decoupled mode) a plain segmentation network; None for a
     method that trains its own round 0 (learning loss)."""
-    if method in OWN_ROUND0:
+    if not METHODS[method].shares_round0:
         return None
-    return "joint" if method in DEAL_METHODS and params["deal"]["mode"] == "joint" else "segmentation"
+    return training_mode(params, method)
+
+
+def training_mode(params: Mapping, method: str | None) -> str:
+    """How a method's network trains each round (deal.training.TrainConfig.mode): joint for a
+    DEAL method when deal.mode is joint, else segmentation (learning loss adds its term to it)."""
+    return "joint" if method in DEAL and params["deal"]["mode"] == "joint" else "segmentation"
+
+
+def round_batch(params: Mapping, round_id: str, train_size: int) -> int:
+    """The images the step after round `round_id` adds (0 after the last round)."""
+    ids = [r["id"] for r in params["rounds"]]
+    counts = schedule(params, train_size)
+    i = ids.index(round_id)
+    return counts[i + 1] - counts[i] if i + 1 < len(counts) else 0
+
+
+def round_seed(seed: int, round_index: int) -> int:
+    """The draws of one seed's round (the sub-sample, MC dropout, VAAL): distinct per (seed, round)."""
+    return seed * 1000 + round_index
 
 
 def initial_models_trained(params: Mapping) -> list[str]:
@@ -437,8 +365,8 @@ def check_weights(model: Mapping, root: str, problems: list[str]) -> None:
 
 
 def check_methods(params: Mapping, problems: list[str]) -> list[str]:
-    """methods, baselines, deal_methods, method_cfg and method_train; returns the known methods listed."""
-    known = BASELINES + DEAL_METHODS
+    """methods, baselines, deal_methods, method_cfg and method_train against the method
+    table (deal.methods); returns the known methods listed."""
     lists = {}
     for key in ("methods", "baselines", "deal_methods"):
         value = params[key]
@@ -452,16 +380,17 @@ def check_methods(params: Mapping, problems: list[str]) -> list[str]:
     if not methods and isinstance(params["methods"], (list, type(None))):
         problems.append("params.yaml: methods: empty; list at least one method, e.g. [random, deal_de]")
     for m in methods:
-        if m not in known:
-            problems.append(f"params.yaml: methods: unknown method {m!r}; use any of {', '.join(known)}")
+        if m not in METHODS:
+            problems.append(f"params.yaml: methods: unknown method {m!r}; use any of {', '.join(NAMES)}")
     if len(set(methods)) != len(methods):
         problems.append("params.yaml: methods: a method is listed twice; list each once")
-    expected_deal = [m for m in methods if m in DEAL_METHODS]
-    expected_base = [m for m in methods if m in BASELINES]
-    if lists["deal_methods"] != expected_deal:
-        problems.append(f"params.yaml: deal_methods: must list the DEAL methods of `methods` in order: {expected_deal}")
-    if lists["baselines"] != expected_base:
-        problems.append(f"params.yaml: baselines: must list the other methods of `methods` in order: {expected_base}")
+    derived = split_lists(methods)
+    if lists["deal_methods"] != derived["deal_methods"]:
+        problems.append(f"params.yaml: deal_methods: must list the DEAL methods of `methods` in order: {derived['deal_methods']} "
+                        "(`make methods` writes it)")
+    if lists["baselines"] != derived["baselines"]:
+        problems.append(f"params.yaml: baselines: must list the other methods of `methods` in order: {derived['baselines']} "
+                        "(`make methods` writes it)")
 
     cfgs, trains = params["method_cfg"], params["method_train"]
     for key, node in (("method_cfg", cfgs), ("method_train", trains)):
@@ -469,44 +398,38 @@ def check_methods(params: Mapping, problems: list[str]) -> list[str]:
             problems.append(f"params.yaml: {key}: {shown(node)}; a mapping of method name to its options; "
                             "copy it from the repository's params.yaml")
         else:
-            check_keys(node, known, f"{key}.", problems)
-    for m in known:
+            check_keys(node, NAMES, f"{key}.", problems)
+    for m in NAMES:
         listed = m in methods
         if isinstance(cfgs, Mapping) and (listed or m in cfgs):
             cfg = cfgs.get(m)
             if isinstance(cfg, Mapping):
-                check_method_cfg(m, cfg, problems)
+                check_options(cfg, METHODS[m].options, METHODS[m].required, f"method_cfg.{m}", problems)
             else:
                 problems.append(f"params.yaml: method_cfg.{m}: missing; add its options (at least rho)")
         if not (isinstance(trains, Mapping) and (listed or m in trains)):
             continue
-        options = trains.get(m)
+        options, schema = trains.get(m), METHODS[m].train_options
         if not isinstance(options, Mapping):
             problems.append(f"params.yaml: method_train.{m}: missing; add `{m}: {{}}` (the shared recipe) or its options")
-        elif m == "learning_loss":
-            check_keys(options, TRAIN_OPTIONS[m], f"method_train.{m}.", problems)
-            check_learning_loss(options, problems)
-        elif options:
+        elif schema:
+            check_options(options, schema, tuple(schema), f"method_train.{m}", problems)
+        else:
             for key in options:
                 problems.append(f"params.yaml: method_train.{m}.{key}: unknown key; {m} trains with the shared recipe "
                                 f"and takes no options (set them in train:, or write `{m}: {{}}`)")
-    return [m for m in methods if m in known]
+    return [m for m in methods if m in METHODS]
 
 
-def check_method_cfg(m: str, cfg: Mapping, problems: list[str]) -> None:
-    schema = METHOD_OPTIONS[m]
-    check_keys(cfg, schema, f"method_cfg.{m}.", problems)
-    rho = cfg.get("rho")
-    if not (_is_number(rho) and 0 < rho <= 1):
-        problems.append(f"params.yaml: method_cfg.{m}.rho: {rho!r}; the scored fraction of the unlabeled pool is in (0, 1]")
-    for key, spec in schema.items():
-        if spec is not None and key != "rho" and key in cfg and not spec[0](cfg[key]):
-            problems.append(f"params.yaml: method_cfg.{m}.{key}: {cfg[key]!r}; {spec[1]}")
-    if m == "deal_de":
-        if not (_is_int(cfg.get("k")) and cfg["k"] >= 2):
-            problems.append(f"params.yaml: method_cfg.deal_de.k: {cfg.get('k')!r}; the number of difficulty levels is an int >= 2")
-        if cfg.get("span") not in BIN_SPANS:
-            problems.append(f"params.yaml: method_cfg.deal_de.span: {cfg.get('span')!r}; use image (published) or fixed")
+def check_options(node: Mapping, schema: Mapping, required, name: str, problems: list[str]) -> None:
+    """A method's options (method_cfg.<m> or method_train.<m>): known keys, the required ones present, valid values."""
+    check_keys(node, schema, f"{name}.", problems)
+    for key, (test, what) in schema.items():
+        if key in node:
+            if not test(node[key]):
+                problems.append(f"params.yaml: {name}.{key}: {node[key]!r}; {what}")
+        elif key in required:
+            problems.append(f"params.yaml: {name}.{key}: missing; {what}")
 
 
 def check_rounds(params: Mapping, problems: list[str]) -> list[str]:
@@ -570,19 +493,3 @@ def check_budget(params: Mapping, methods: list[str], ids: list[str], train_size
                     f"after {ids[i]} (rho {rho} of {train_size - labeled} unlabeled); lower the batch or raise method_cfg.{m}.rho"
                 )
                 break
-
-
-def check_learning_loss(options: Mapping, problems: list[str]) -> None:
-    """method_train.learning_loss: hidden, lambda, margin, detach_after (Yoo and Kweon's values by default)."""
-    name = "params.yaml: method_train.learning_loss"
-    hidden = options.get("hidden")
-    if not (isinstance(hidden, int) and not isinstance(hidden, bool) and hidden > 0):
-        problems.append(f"{name}.hidden: {hidden!r}; the loss module's width is a positive int (paper: 128)")
-    for key, low in (("lambda", 0.0), ("margin", 0.0)):
-        value = options.get(key)
-        if not (_is_number(value) and value >= low):
-            problems.append(f"{name}.{key}: {value!r}; a number >= 0 (paper: 1)")
-    detach = options.get("detach_after", "missing")
-    if detach is not None and not (_is_number(detach) and 0 <= detach <= 1):
-        problems.append(f"{name}.detach_after: {detach!r}; the fraction of epochs before the features are detached, "
-                        "in [0, 1] (paper: 0.6), or null for never")

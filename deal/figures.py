@@ -29,18 +29,23 @@ The figures:
    best score first; with difficulty maps, each row of images is followed
    by the row of their maps.
 4. ``class_scatter``: one point per class, ``SCATTER_SIZE`` pixels.
+
+and the learning curves of a run or a study (``plot_curves``: mIoU against
+% of labeled data per method, each method in its colour of the method table,
+deal.methods, in every figure).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import numpy as np
 
 from deal.analysis import VOID, _np, difficulty_iou_correlation
+from deal.methods import METHODS, colour, label
 
 DPI = 100
 IMAGE_W_PX = 224
@@ -423,3 +428,53 @@ def class_scatter(rows: Sequence[dict], path, rho: float | None = None, y: str =
                  ha="left", va="bottom")
     _save(fig, path)
     return SCATTER_SIZE
+
+
+# --------------------------------------------------------------------------- learning curves
+
+
+def marker(method: str) -> str:
+    return METHODS[method].marker if method in METHODS else "o"
+
+
+def plot_curves(summary: Sequence[Mapping], path, title: str = "", reference: float | None = None,
+                published: Mapping | None = None) -> None:
+    """mIoU (%) against % of labeled data: per method the mean over seeds, with its 95 %
+    interval shaded where there are two seeds or more (deal.stats.summarize rows);
+    `reference` (full-data mIoU, 0..1) as a dashed line when it has been computed;
+    `published` (deal.published) as dashed curves in each method's colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(dict.fromkeys(r["method"] for r in summary))
+    seeds = max((r["n"] for r in summary), default=1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=150)
+    for method in methods:
+        mine = sorted((r for r in summary if r["method"] == method), key=lambda r: r["percent_labeled"])
+        xs = [r["percent_labeled"] for r in mine]
+        n = min(r["n"] for r in mine)
+        (line,) = ax.plot(xs, [100 * r["mean"] for r in mine], marker=marker(method), markersize=4, color=colour(method),
+                          linewidth=1.5, label=label(method) + (f" (n={n})" if seeds > 1 else ""))
+        if all(r["ci_low"] is not None for r in mine):
+            ax.fill_between(xs, [100 * r["ci_low"] for r in mine], [100 * r["ci_high"] for r in mine],
+                            color=line.get_color(), alpha=0.18, linewidth=0)
+    if reference is not None:
+        ax.axhline(100 * reference, color="black", linestyle="--", linewidth=1, label="Full data (ours)")
+    if published:
+        for method, points in published["curves"].items():
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, linestyle="--", linewidth=1, marker=".", color=colour(method),
+                    label=f"{label(method)}, published")
+        ax.axhline(published["full"], color="grey", linestyle=":", linewidth=1, label="Full data, published")
+        ax.text(0.01, 0.99, published["note"], transform=ax.transAxes, fontsize=6, va="top", color="grey")
+    ax.set_xlabel("% of labeled data")
+    ax.set_ylabel("mIoU (%)" + (", mean over seeds (95 % CI shaded)" if seeds > 1 else ""))
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7, ncol=2 if published else 1)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)

@@ -48,24 +48,3 @@ class ConfusionMatrix:
             "pixel_accuracy": float(tp.sum() / total) if total > 0 else float("nan"),
             "per_class_iou": [float(v) for v in iou.cpu()],
         }
-
-
-def auroc(scores, labels) -> float:
-    """Area under the ROC curve of `scores` predicting binary `labels` (NumPy arrays).
-
-    The Mann-Whitney form with tied scores sharing their average rank, so a
-    constant score gives exactly 0.5. NaN when one class is absent.
-    """
-    import numpy as np
-
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    labels = np.asarray(labels).ravel().astype(bool)
-    n_pos = int(labels.sum())
-    n_neg = labels.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    average_rank = ends - (counts - 1) / 2.0  # 1-based rank of each distinct score
-    rank_sum = average_rank[inverse][labels].sum()
-    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))

@@ -9,13 +9,9 @@ epoch checkpoint continues exactly as the uninterrupted run would.
 
 from __future__ import annotations
 
-import copy
-import random
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
@@ -23,6 +19,7 @@ from tqdm.auto import tqdm
 
 from deal.losses import DIFFICULTY_LOSSES, deal_loss, error_mask
 from deal.metrics import ConfusionMatrix
+from deal.runtime import autocast, memory_format, resolve_device, resolve_precision, seed_everything
 
 MODES = ("joint", "segmentation", "decoupled")
 
@@ -66,51 +63,6 @@ class TrainResult:
     best_epoch: int
     best_miou: float | None
     history: list[dict] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------- devices
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for fp32.
-
-    `auto`: bf16 on CPUs with native bf16 (AVX512-BF16/AMX; measured 1.7x
-    faster training here), bf16 on CUDA GPUs that have it, else fp16 on CUDA.
-    """
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if precision != "auto":
-        raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.bfloat16
-    return None
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
-
-
-def memory_format(dtype: torch.dtype | None) -> torch.memory_format:
-    # channels_last pays off with the reduced-precision kernels (oneDNN, cuDNN).
-    return torch.channels_last if dtype is not None else torch.contiguous_format
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 # ---------------------------------------------------------------- training
@@ -172,12 +124,19 @@ def train(
     resume: dict | None = None,
     save_last: Callable[[dict], None] | None = None,
     log: Callable[[dict], None] | None = None,
+    extra_loss=None,
 ) -> TrainResult:
     """Train `model` (a `DEALNet`) on `train_set` of (image, mask) pairs.
 
     `resume` is a state written earlier through `save_last` (a plain dict of
     tensors, loadable with `weights_only=True`); `log` receives one dict of
-    scalars per epoch.
+    scalars per epoch. `extra_loss` adds a term of a method's own (learning
+    loss: `deal.acquisition.learning_loss.RankingLoss`), with this interface:
+    `param_group(cfg)` (its parameters' optimizer group, or None),
+    `begin_epoch(epoch, epochs) -> dict` (per-epoch state, recorded),
+    `forward(model, images) -> (output, aux)` (under autocast) and
+    `__call__(output, aux, masks, void_index) -> (weighted term, its value)`,
+    recorded as `extra_loss.name`.
     """
     device = resolve_device(cfg.device)
     dtype = resolve_precision(cfg.precision, device)
@@ -188,6 +147,8 @@ def train(
     model.to(device, memory_format=fmt)
     _prepare_trainable(model, cfg.mode)
     optimizer = build_optimizer(model, cfg)
+    if extra_loss is not None and (group := extra_loss.param_group(cfg)) is not None:
+        optimizer.add_param_group(group)
     generator = torch.Generator()
     loader = _loader(train_set, cfg, device, generator, shuffle=True)
     total_steps = cfg.epochs * len(loader)
@@ -215,14 +176,19 @@ def train(
         torch.manual_seed(cfg.seed * 100_003 + epoch)
         generator.manual_seed(cfg.seed * 100_003 + epoch)
         _set_train_mode(model, cfg.mode)
-        sums = torch.zeros(3, device=device)  # loss, seg, dif; summed on device, no per-batch sync
+        epoch_state = extra_loss.begin_epoch(epoch, cfg.epochs) if extra_loss is not None else {}
+        sums = torch.zeros(3, device=device)  # loss, seg, dif (or the extra term); summed on device, no per-batch sync
         steps = 0
         for images, masks in loader:
             images = images.to(device, non_blocking=True).contiguous(memory_format=fmt)
             masks = masks.to(device, non_blocking=True)
             with autocast(device, dtype):
-                out = model(images)
+                out, aux = extra_loss.forward(model, images) if extra_loss is not None else (model(images), None)
             loss, parts = _loss(out, masks, cfg, void_index)
+            if extra_loss is not None:
+                term, value = extra_loss(out, aux, masks, void_index)
+                loss = loss + term
+                parts["loss_dif"] = value.detach()
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -231,8 +197,9 @@ def train(
             sums += torch.stack([loss.detach(), parts.get("loss_seg", torch.zeros((), device=device)), parts.get("loss_dif", torch.zeros((), device=device))])
             steps += 1
             bar.update(1)
-        record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
-        record.update(dict(zip(("loss", "loss_seg", "loss_dif"), (sums / max(steps, 1)).tolist())))
+        record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **epoch_state}
+        names = ("loss", "loss_seg", extra_loss.name if extra_loss is not None else "loss_dif")
+        record.update(dict(zip(names, (sums / max(steps, 1)).tolist())))
         last_epoch = epoch + 1 == cfg.epochs
         if val_set is not None and ((epoch + 1) % cfg.val_every == 0 or last_epoch):
             scores = evaluate(model, val_set, num_classes=num_classes, void_index=void_index, cfg=cfg)
@@ -325,3 +292,18 @@ def evaluate(model: nn.Module, dataset: Dataset, *, num_classes: int, void_index
     if was_training:
         model.train()
     return confusion.compute()
+
+
+def error_codes_of(model: nn.Module, dataset: Dataset, cfg: TrainConfig, void_index: int) -> torch.Tensor:
+    """The error masks of `model` on `dataset` (uint8 N x H x W on the CPU): 0 right,
+    1 wrong, 2 void: the targets the difficulty branch is measured against."""
+    chunks = []
+    for out, target in predict(model, dataset, cfg):
+        errors, valid = error_mask(out.logits, target, void_index)
+        chunks.append(torch.where(valid, errors.to(torch.uint8), torch.full_like(target, 2, dtype=torch.uint8)).cpu())
+    return torch.cat(chunks)
+
+
+def difficulty_logits_of(model: nn.Module, dataset: Dataset, cfg: TrainConfig) -> torch.Tensor:
+    """The difficulty branch's logits on `dataset` (float32 N x H x W on the CPU)."""
+    return torch.cat([out.difficulty_logits.float().cpu() for out, _ in predict(model, dataset, cfg)])[:, 0]

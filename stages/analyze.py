@@ -11,8 +11,6 @@
   selected_difficulty.png; select draws selection.png for every method).
 """
 
-import csv
-import io
 import math
 import sys
 from pathlib import Path
@@ -40,12 +38,11 @@ def main() -> None:
     seed = check_seed(params, args.seed)
     import numpy as np
     import torch
-    from deal.analysis import DifficultyAnalysis, error_codes, example_indices
+    from deal.analysis import analyze_difficulty, class_table_csv, example_indices
     from deal.data.base import DatasetInfo
     from deal.data.memory import InMemorySegmentation
     from deal.figures import class_scatter, difficulty_levels_figure, difficulty_map_figure, selection_gallery
-    from deal.metrics import ConfusionMatrix
-    from deal.training import predict
+    from deal.training import difficulty_logits_of
 
     set_threads(params)
     info_dict = dataset_info()
@@ -58,21 +55,8 @@ def main() -> None:
 
     images, masks = load_split("test")
     examples = example_indices(len(images), EXAMPLES, seed=seed.seed)
-    analysis = DifficultyAnalysis(info.num_classes, info.void_index)
-    confusion = ConfusionMatrix(info.num_classes, info.void_index)
-    example_maps, example_errors, start = {}, {}, 0
-    for out, target in predict(model, InMemorySegmentation(images, masks), cfg):
-        prediction = out.logits.argmax(dim=1)
-        difficulty = torch.sigmoid(out.difficulty_logits.float())[:, 0]
-        analysis.update(difficulty, target, prediction=prediction)
-        confusion.update(target, prediction)
-        for i in range(len(target)):
-            if start + i in examples:
-                example_maps[start + i] = difficulty[i].cpu().numpy()
-                example_errors[start + i] = error_codes(prediction[i], target[i], info.void_index)
-        start += len(target)
-    iou = confusion.compute()["per_class_iou"]
-    summary = analysis.summary(info.class_names, iou)
+    found = analyze_difficulty(model, InMemorySegmentation(images, masks), cfg, info.class_names, info.void_index, examples)
+    summary, example_maps, example_errors = found["summary"], found["maps"], found["errors"]
 
     figures = seed.figures / args.method / args.round
     chosen = np.array(examples)
@@ -90,20 +74,13 @@ def main() -> None:
     added = read_json(seed.pool(args.next, args.method))["added"]
     scores = dict(read_scores(run / "scores.csv"))
     sel_images, sel_masks = load_split("train", added)
-    sel_maps = [torch.sigmoid(out.difficulty_logits.float())[:, 0].cpu().numpy()
-                for out, _ in predict(model, InMemorySegmentation(sel_images, sel_masks), cfg)]
+    sel_maps = torch.sigmoid(difficulty_logits_of(model, InMemorySegmentation(sel_images, sel_masks), cfg)).numpy()
     with atomic_path(figures / "selected_difficulty.png") as tmp:
         selection_gallery(sel_images.numpy(), [scores[i] for i in added], added, tmp,
-                          difficulty=np.concatenate(sel_maps), title=f"{args.method}: selected after {args.round}")
+                          difficulty=sel_maps, title=f"{args.method}: selected after {args.round}")
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["class", "mean_difficulty", "iou", "one_minus_iou", "pixels"])
-    for row in summary["rows"]:
-        writer.writerow([row["class"]] + ["" if _finite(row[c]) is None else f"{row[c]:.6f}"
-                                          for c in ("mean_difficulty", "iou", "one_minus_iou")] + [row.get("pixels", "")])
     with atomic_path(seed.eval / args.method / f"{args.round}_difficulty_classes.csv") as tmp:
-        tmp.write_text(buffer.getvalue())
+        tmp.write_text(class_table_csv(summary["rows"]))
     write_json(seed.eval / args.method / f"{args.round}_difficulty.json", {
         "spearman_difficulty_vs_1_minus_iou": _finite(summary["spearman"]),
         "auroc_difficulty_vs_error": _finite(summary["auroc"]),

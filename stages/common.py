@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import hashlib
 import json
-import os
-import re
 import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +21,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from deal import atomic  # noqa: E402
+from deal.atomic import atomic_dir, atomic_path, clear_stale  # noqa: E402,F401  (the stages' writes)
 from deal.config import ParamsError, check_params, known_train_size, parse_params, schedule  # noqa: E402
 
 PREPARED = Path("data/prepared")
@@ -94,46 +91,7 @@ def missing(path: str | Path) -> None:
 # ---------------------------------------------------------------- atomic writes
 
 
-TMP_SUFFIX = ".tmp"
-# .<name>.<pid>-<random>.tmp: the writer's pid tells a killed writer's leftover from a live one's file
-TMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)-[^./]+\.tmp")
 OUTPUT_ROOTS = ("data", "runs", "metrics", "figures")
-
-
-def tmp_prefix(path: Path) -> str:
-    return f".{path.name}.{os.getpid()}-"
-
-
-def _is_stale(name: str) -> bool:
-    """A temporary of ours whose writer is gone (SIGKILL, power loss)."""
-    match = TMP_NAME.fullmatch(name)
-    if match is None:
-        return False
-    pid = int(match["pid"])
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def clear_stale(path: Path) -> None:
-    """Remove what killed writers of `path` left beside it: the next write of a target leaves none.
-    (A name without a pid is from before pids were in the names: one writer per target, so stale too.)"""
-    for stale in path.parent.glob(glob.escape(f".{path.name}.") + "*" + TMP_SUFFIX):
-        if _is_stale(stale.name) or TMP_NAME.fullmatch(stale.name) is None:
-            _remove(stale)
 
 
 def sweep_stale(root: str | Path = ".") -> list[Path]:
@@ -143,48 +101,7 @@ def sweep_stale(root: str | Path = ".") -> list[Path]:
     so that a leftover of a stage whose rerun DVC served from its run-cache
     (no code of ours ran) goes too.
     """
-    removed = []
-    for top in OUTPUT_ROOTS:
-        for folder, dirs, files in os.walk(Path(root) / top):
-            for name in [*dirs, *files]:
-                if name.startswith(".") and name.endswith(TMP_SUFFIX) and _is_stale(name):
-                    _remove(Path(folder) / name)
-                    removed.append(Path(folder) / name)
-            dirs[:] = [d for d in dirs if not (d.startswith(".") and d.endswith(TMP_SUFFIX))]
-    return removed
-
-
-@contextmanager
-def atomic_path(path: str | Path):
-    """Yield a temporary path beside `path`; rename it into place on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clear_stale(path)
-    fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextmanager
-def atomic_dir(path: str | Path):
-    """Yield a temporary folder beside `path`; it replaces `path` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clear_stale(path)
-    tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    return atomic.sweep_stale(Path(root) / top for top in OUTPUT_ROOTS)
 
 
 def write_json(path: str | Path, payload) -> None:
@@ -299,7 +216,7 @@ def runtime(params: dict) -> dict:
     precision `auto` picked here, the threads, torchvision's version."""
     import torch
     import torchvision
-    from deal.training import resolve_device, resolve_precision
+    from deal.runtime import resolve_device, resolve_precision
 
     device = resolve_device(params["train"]["device"])
     return {"device": str(device), "precision": str(resolve_precision(params["train"]["precision"], device)),
@@ -425,20 +342,15 @@ def val_is_test() -> bool:
 
 
 def load_model(params: dict, path: str | Path):
-    """The network saved at `path`, with the difficulty branch and the loss
-    prediction module (learning loss) when the file holds them."""
-    from deal.models import build_model
+    """The network saved at `path` (deal.models.load_model: the difficulty branch and the
+    loss prediction module as the file holds them); a file that does not fit stops."""
+    from deal.models import load_model as from_state
 
-    state = load_state(path)
-    hidden = state["loss_module.levels.0.weight"].shape[0] if "loss_module.levels.0.weight" in state else None
-    model = build_model(model_config(params, with_difficulty=any(k.startswith("difficulty.") for k in state),
-                                     loss_module_hidden=hidden))
     try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:  # shapes or names of another model.* config
-        fail(f"{path}: does not fit the network params.yaml describes ({str(exc).splitlines()[0][:120]}); "
+        return from_state(load_state(path), model_config(params, with_difficulty=False))
+    except ValueError as exc:
+        fail(f"{path}: does not fit the network params.yaml describes ({str(exc)[:120]}); "
              f"rerun the stage that wrote it (dvc repro -f)")
-    return model
 
 
 # ---------------------------------------------------------------- configs
@@ -457,7 +369,25 @@ def model_config(params: dict, with_difficulty: bool, loss_module_hidden: int | 
         detach=params["deal"]["mode"] == "decoupled",
         pretrained=m.get("pretrained"),
         loss_module_hidden=loss_module_hidden,
+        pam_backward=params["deal"]["pam_backward"],
     )
+
+
+def check_pam_backward(params: dict, num_classes: int) -> None:
+    """deal.pam_backward symmetric stops here, before training, where its kernel cannot run."""
+    from deal.models.pam_cpu import KernelUnavailable, check_backward
+    from deal.runtime import resolve_device
+
+    try:
+        check_backward(params["deal"]["pam_backward"], resolve_device(params["train"]["device"]), num_classes)
+    except KernelUnavailable as exc:
+        fail(f"params.yaml: deal.pam_backward: symmetric, but {exc}; set it to auto (the kernel where it runs) or sdpa")
+
+
+def pam_backward_record(params: dict, model) -> dict:
+    """What train.json records of PAM's backward: the param and the backwards that ran."""
+    ran = sorted(model.difficulty.attention.backward_ran) if getattr(model, "difficulty", None) is not None else []
+    return {"param": params["deal"]["pam_backward"], "ran": ran}
 
 
 def train_config(params: dict, mode: str, train_size: int, epochs: int | None = None, seed: int = 0):

@@ -16,7 +16,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    Resume, check_seed, dataset_info, fail, load_params, load_split, load_state, model_config, read_npy, read_pool,
+    Resume, check_pam_backward, check_seed, dataset_info, fail, load_params, load_split, load_state, model_config,
+    pam_backward_record, read_npy, read_pool,
     run_key, runtime, save_state, set_threads, stage_args, train_config, write_json,
 )
 
@@ -30,9 +31,9 @@ def main() -> None:
     from deal.data.memory import InMemorySegmentation
     from deal.data.transforms import train_transforms
     from deal.losses import DIFFICULTY_LOSSES
-    from deal.metrics import auroc
+    from deal.analysis import auroc
     from deal.models import build_model
-    from deal.training import predict, train
+    from deal.training import difficulty_logits_of, train
 
     set_threads(params)
     info = dataset_info()
@@ -54,6 +55,7 @@ def main() -> None:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or not all(k.startswith("difficulty.") for k in missing):
             fail(f"{run / 'model.pt'}: not the segmentation network params.yaml describes; rerun its train stage (dvc repro -f)")
+        check_pam_backward(params, info["num_classes"])
         t, d = params["train"], params["deal"]
         augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
         train_set = InMemorySegmentation(images, masks, transform=augment)
@@ -69,10 +71,7 @@ def main() -> None:
 
     errors = torch.from_numpy(read_npy(run / "errors.npy"))
     cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
-    maps = []
-    for out, _ in predict(model, InMemorySegmentation(images, masks), cfg):
-        maps.append(out.difficulty_logits.float().cpu())
-    logits = torch.cat(maps)[:, 0]
+    logits = difficulty_logits_of(model, InMemorySegmentation(images, masks), cfg)
     valid = errors != 2
     target = (errors == 1).float()
     loss = DIFFICULTY_LOSSES[params["deal"]["loss"]](logits, target, valid)
@@ -84,6 +83,7 @@ def main() -> None:
         "labeled_auroc": None if np.isnan(auc) else auc,
         "gamma": float(model.difficulty.attention.gamma),
         "history": history,
+        **({"pam_backward": pam_backward_record(params, model)} if mode == "decoupled" else {}),
     })
     if resume is not None:
         resume.done()  # only once the outputs are written

@@ -24,23 +24,17 @@ def main() -> None:
     params = load_params()
     seed = check_seed(params, args.seed)
     import numpy as np
-    import torch
     from deal.data.memory import InMemorySegmentation
-    from deal.losses import error_mask
-    from deal.training import predict
+    from deal.training import error_codes_of
 
     set_threads(params)
     info = dataset_info()
     run = seed.run(args.method, args.round)
     model = load_model(params, run / "model.pt")
     pool = read_pool(seed.pool(args.round, args.method))
-    images, masks = load_split("train", pool.labeled)
     cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
-    chunks = []
-    for out, target in predict(model, InMemorySegmentation(images, masks), cfg):
-        errors, valid = error_mask(out.logits, target, info["void_index"])
-        chunks.append(torch.where(valid, errors.to(torch.uint8), torch.full_like(target, 2, dtype=torch.uint8)).cpu())
-    packed = torch.cat(chunks).numpy().astype(np.uint8)
+    labeled = InMemorySegmentation(*load_split("train", pool.labeled))
+    packed = error_codes_of(model, labeled, cfg, info["void_index"]).numpy().astype(np.uint8)
     write_npy(run / "errors.npy", packed)
     share = float((packed == 1).sum() / max(1, (packed != 2).sum()))
     print(f"errors: seed {seed.seed} {args.method} {args.round}: {len(pool.labeled)} labeled images, {100 * share:.2f} % of pixels wrong")

@@ -34,11 +34,16 @@ import traceback
 
 ENV = "DEAL_STAGE_HOST"
 PRELOAD_ENV = "DEAL_STAGE_HOST_PRELOAD"
-# What stage scripts import, so a forked stage starts with it loaded: torch
-# (~4 s), matplotlib for the figures of select/analyze/report (~0.8 s).
-PRELOAD = ("torch", "torchvision", "deal.models", "deal.training", "deal.data.transforms", "deal.data.memory",
-           "deal.acquisition.runner", "deal.figures", "deal.plots", "matplotlib.figure",
-           "matplotlib.backends.backend_agg", "matplotlib.pyplot", "yaml")
+# Third-party modules the stage scripts import, so a forked stage starts with
+# them loaded (torch's import is the largest fixed cost of a stage: bench/round.py).
+# Never the project's own modules (deal.*, stages/*.py): a forked stage would run
+# the code the host loaded while DVC records the hash of the code on disk, so a
+# library edit during a run would go unseen. Each stage imports those afresh.
+PRELOAD = ("torch", "torchvision", "torchvision.transforms.v2", "matplotlib.figure",
+           "matplotlib.backends.backend_agg", "matplotlib.pyplot", "numpy", "yaml", "tqdm.auto")
+# top-level names of the project's modules: the library and the stage scripts
+PROJECT_MODULES = ("deal",) + tuple(
+    name[:-3] for name in os.listdir(os.path.dirname(os.path.abspath(__file__))) if name.endswith(".py"))
 USAGE = """usage: python stages/host.py COMMAND [ARG ...]
 
 Run COMMAND beside a stage host: a process that imports torch once and forks
@@ -257,6 +262,14 @@ def _check_params(command: list[str]) -> list[str]:
         os.chdir(here)
 
 
+def forget_project_modules() -> None:
+    """Drop the project's modules the host imported (the params check): each forked
+    stage then imports them from disk, as DVC hashed them."""
+    for name in list(sys.modules):
+        if name.split(".")[0] in PROJECT_MODULES:
+            del sys.modules[name]
+
+
 def _sweep(command: list[str]) -> None:
     """After `dvc repro|exp run`: what killed stage writers left (a stage DVC then
     served from its run-cache never ran the sweep of its own)."""
@@ -299,12 +312,16 @@ def main() -> int:
     # $DEAL_STAGE_HOST_PRELOAD (comma-separated, may be empty) replaces PRELOAD:
     # a host that starts at once, for stages that need none of it (its tests)
     preload = PRELOAD if PRELOAD_ENV not in os.environ else tuple(filter(None, os.environ[PRELOAD_ENV].split(",")))
-    if any(name.startswith(("matplotlib", "deal.")) for name in preload):
+    if any(name.startswith("matplotlib") for name in preload):
         import matplotlib
 
         matplotlib.use("Agg")  # no display: what every stage's figures use anyway
     for name in preload:
+        if name.split(".")[0] in PROJECT_MODULES:
+            raise SystemExit(f"stages/host.py: {PRELOAD_ENV} names {name!r}, a module of this project; "
+                             "preload third-party modules only")
         importlib.import_module(name)
+    forget_project_modules()
 
     terminated = waiting = False
 

@@ -3,7 +3,8 @@
     python stages/preset.py presets/camvid.yaml --data /data/CamVid   # then: make repro
     python stages/preset.py presets/camvid-cpu.yaml --data ../shared/data/CamVid --set dataset.test_split=val
 
-A preset holds only what differs from params.yaml (nested keys); `--data`
+A preset holds only what differs from params.yaml (nested keys; `methods`
+alone: `baselines` and `deal_methods` are written from it); `--data`
 sets dataset.path; `--set KEY=VALUE` (repeatable, dotted key, YAML value)
 sets one more param over the preset. The result is validated before it is written, and
 params.yaml's old content is kept as params.yaml.bak; `git checkout
@@ -18,6 +19,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deal.config import ParamsError, check_params  # noqa: E402
+from deal.methods import split_lists  # noqa: E402
 
 
 HEADER = "# written by stages/preset.py"
@@ -61,6 +63,8 @@ def main() -> int:
                   file=sys.stderr)
             return 1
         node[names[-1]] = yaml.safe_load(value)
+    if isinstance(params.get("methods"), list):  # the DEAL / other split, from the method table
+        params.update(split_lists(params["methods"]))
     try:
         check_params(params)
     except ParamsError as exc:

@@ -32,7 +32,7 @@ from common import METRICS, Seed, atomic_path, fail, load_params, read_json, wri
 
 def main() -> None:
     params = load_params()
-    from deal.plots import plot_curves
+    from deal.figures import plot_curves
     from deal.published import published
     from deal.report import analyse, csv_text, curves_csv, markdown, number, paired_csv, summary_csv
 

@@ -12,7 +12,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
 from common import (  # noqa: E402
-    PREPARED, atomic_path, check_seed, fail, load_params, read_npy, read_pool, read_scores, schedule, split_ids,
+    PREPARED, atomic_path, check_seed, fail, load_params, read_npy, read_pool, read_scores, split_ids,
     stage_args, write_json,
 )
 
@@ -21,10 +21,11 @@ def draw_gallery(args, seed, chosen: list[str], scores: dict) -> None:
     """The images this round selected, best first (numpy and matplotlib only)."""
     import numpy as np
     from deal.figures import selection_gallery
+    from deal.methods import method
 
     position = {sid: i for i, sid in enumerate(split_ids("train"))}
     images = read_npy(PREPARED / "train_images.npy", mmap=True)[[position[i] for i in chosen]]
-    scored = None if args.method == "random" else [scores[i] for i in chosen]
+    scored = None if method(args.method).scores_from == "nothing" else [scores[i] for i in chosen]
     with atomic_path(seed.figures / args.method / args.round / "selection.png") as tmp:
         selection_gallery(np.asarray(images), scored, chosen, tmp, title=f"{args.method}: selected after {args.round} (seed {seed.seed})")
 
@@ -35,9 +36,9 @@ def main() -> None:
     seed = check_seed(params, args.seed)
     from deal.acquisition.select import top_b
 
-    counts = schedule(params, len(split_ids("train")))
-    ids = [r["id"] for r in params["rounds"]]
-    batch = counts[ids.index(args.next)] - counts[ids.index(args.round)]
+    from deal.config import round_batch
+
+    batch = round_batch(params, args.round, len(split_ids("train")))
     pool = read_pool(seed.pool(args.round, args.method))
     scores_path = seed.run(args.method, args.round) / "scores.csv"
     rows = read_scores(scores_path)

@@ -137,7 +137,7 @@ def pipeline_changes() -> list[str]:
 
 def machine_of(params: dict) -> dict:
     """What ran a seed, as seeds.json records it: the precision `auto` resolved to changes the numbers."""
-    from deal.training import resolve_device, resolve_precision
+    from deal.runtime import resolve_device, resolve_precision
 
     device = resolve_device(params["train"]["device"])
     precision = resolve_precision(params["train"]["precision"], device)
@@ -228,7 +228,7 @@ def incomplete(rows: list[dict], seeds, recipe: dict) -> list[str]:
 def assemble(args) -> None:
     study = Path(args.study)
     recipe = read_recipe(study)
-    from deal.plots import plot_curves
+    from deal.figures import plot_curves
     from deal.published import published
     from deal.report import analyse, markdown, paired_csv, summary_csv
     from deal.stats import rows_from_csv

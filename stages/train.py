@@ -27,18 +27,12 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    Resume, atomic_dir, check_seed, copy_file, dataset_info, fail, load_params, load_split, model_config,
-    read_pool, round_index, run_key, runtime, save_state, seed_arg, set_threads, split_ids, train_config, val_is_test,
+    Resume, atomic_dir, check_pam_backward, check_seed, copy_file, dataset_info, fail, load_params, load_split, model_config,
+    pam_backward_record, read_pool, round_index, run_key, runtime, save_state, seed_arg, set_threads, split_ids, train_config, val_is_test,
     write_json,
 )
-from deal.config import INITIAL_MODELS, initial_model, initial_models_trained  # noqa: E402
-
-
-def training_mode(params: dict, method: str | None, initial: str | None) -> str:
-    """joint for a DEAL method (or the joint round-0 model) when deal.mode is joint, else segmentation."""
-    if initial is not None:
-        return initial
-    return "joint" if method in params["deal_methods"] and params["deal"]["mode"] == "joint" else "segmentation"
+from deal.config import INITIAL_MODELS, initial_model, initial_models_trained, training_mode  # noqa: E402
+from deal.methods import method as lookup  # noqa: E402
 
 
 def adopt_initial(params: dict, seed, method: str, out) -> None:
@@ -63,9 +57,8 @@ def main() -> None:
         parser.error("give --initial KIND, or --method and --round")
     params = load_params()
     seed = check_seed(params, args.seed)
-    from deal.acquisition import CUSTOM_TRAINING
-
-    custom = args.method in CUSTOM_TRAINING
+    spec = lookup(args.method) if args.method else None
+    own_round0 = spec is not None and not spec.shares_round0
     if args.initial:
         pool_path, out = seed.pools / "initial.json", seed.initial(args.initial)
         if args.initial not in initial_models_trained(params):
@@ -77,7 +70,7 @@ def main() -> None:
             return
     else:
         out = seed.run(args.method, args.round)
-        if round_index(params, args.round) == 0 and not custom:
+        if round_index(params, args.round) == 0 and not own_round0:
             adopt_initial(params, seed, args.method, out)
             return
         pool_path = seed.pool(args.round, args.method)
@@ -90,7 +83,8 @@ def main() -> None:
     set_threads(params)
     info = dataset_info()
     pool = read_pool(pool_path)
-    mode = "learning_loss" if custom else training_mode(params, args.method, args.initial)
+    learning_loss = spec is not None and spec.training == "learning_loss"
+    mode = args.initial or ("learning_loss" if learning_loss else training_mode(params, args.method))
     t = params["train"]
     images, masks = load_split("train", pool.labeled)
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
@@ -100,10 +94,12 @@ def main() -> None:
     val_set = InMemorySegmentation(*load_split("val")) if held_out else None
     checkpoint = ("best validation mIoU" if held_out else
                   "last epoch (the test split doubles as validation)" if split_ids("val") else "last epoch (no validation split)")
-    cfg = train_config(params, "segmentation" if custom else mode, len(train_set), seed=seed.seed)
+    cfg = train_config(params, "segmentation" if learning_loss else mode, len(train_set), seed=seed.seed)
     options = params["method_train"][args.method] if args.method else {}
     config = model_config(params, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden"))
     model = build_model(config, seed=seed.seed)
+    if config.difficulty:
+        check_pam_backward(params, info["num_classes"])
 
     stage = f"{seed.name}-initial-{args.initial}" if args.initial else f"{seed.name}-{args.method}-{args.round}"
     # a checkpoint resumes only this exact run: same configs, same images, same code
@@ -112,19 +108,20 @@ def main() -> None:
                   val_masks=val_set.masks if val_set is not None else None, init=model.state_dict())
     resume = Resume(stage, key, "train")
     print(f"train: {stage}: {len(train_set)} labeled images, {cfg.epochs} epochs, mode {mode}; keeps the {checkpoint}")
-    common = dict(num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set,
-                  resume=resume.load(), save_last=resume.save)
-    if custom:  # learning loss: the network and its loss prediction module together
-        from deal.models.learning_loss import train_learning_loss
+    extra_loss = None
+    if learning_loss:  # its loss prediction module learns with the network
+        from deal.acquisition.learning_loss import RankingLoss
 
-        result = train_learning_loss(model, model.loss_module, train_set, cfg, lambda_loss=options["lambda"],
-                                     margin=options["margin"], detach_after=options["detach_after"], **common)
-    else:
-        result = train(model, train_set, cfg, **common)
+        extra_loss = RankingLoss(model.loss_module, lambda_loss=options["lambda"], margin=options["margin"],
+                                 detach_after=options["detach_after"])
+    result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set,
+                   resume=resume.load(), save_last=resume.save, extra_loss=extra_loss)
     record = {
         "seed": seed.seed, "labeled": len(train_set), "epochs": cfg.epochs, "mode": mode, "checkpoint": checkpoint,
         "best_epoch": result.best_epoch, "best_val_miou": result.best_miou, "history": result.history,
     }
+    if config.difficulty:  # the two backwards agree to float32 rounding, not bit for bit
+        record["pam_backward"] = pam_backward_record(params, model)
     if args.initial:  # one folder, written whole: model.pt and train.json
         with atomic_dir(out) as work:
             save_state(work / "model.pt", result.state_dict)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from deal.methods import split_lists
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # tests that commit set their own identity: CI has none
@@ -82,8 +84,7 @@ def tiny_params(params: dict, methods=("random", "entropy", "deal_de"), rounds: 
     params["dataset"].update(size=[32, 32], synthetic={"height": 32, "width": 32, "train": 40, "val": 8, "test": 16})
     params["budget"] = {"initial": 8, "batch": 4}
     params["methods"] = list(methods)
-    params["baselines"] = [m for m in methods if not m.startswith("deal_")]
-    params["deal_methods"] = [m for m in methods if m.startswith("deal_")]
+    params.update(split_lists(methods))  # baselines and deal_methods, from the method table
     params["rounds"] = [{"id": f"r{i}"} for i in range(rounds)]
     params["steps"] = [{"cur": f"r{i}", "next": f"r{i + 1}"} for i in range(rounds - 1)]
     params["model"].update(width_mult=0.35, head_channels=32)

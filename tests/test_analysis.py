@@ -20,7 +20,8 @@ from deal.analysis import (
     rankdata,
     spearman,
 )
-from deal.metrics import ConfusionMatrix, auroc
+from deal.analysis import auroc
+from deal.metrics import ConfusionMatrix
 
 VOID = 3
 

@@ -1,5 +1,6 @@
 """The paper's baselines (issue 5): QBC, core-set, VAAL, learning loss, the registry."""
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -7,23 +8,22 @@ import sys
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
 
-from deal.acquisition import BATCH_SELECTION, KINDS, METHODS, NEEDS_LABELED, get_heuristic, get_strategy
+from deal.acquisition import get_heuristic, get_strategy
 from deal.acquisition.coreset import CoreSet, kcenter_greedy, pick_scores, pooled_features
-from deal.acquisition.learning_loss import LearningLoss
+from deal.acquisition.learning_loss import (
+    LearningLoss, RankingLoss, detach_epoch, loss_prediction_loss, per_image_loss,
+)
 from deal.acquisition.qbc import QBC, CommitteeStats, bald, mc_dropout, vote_entropy
 from deal.acquisition.runner import pool_features, score_pool
 from deal.acquisition.select import top_b
-from deal.acquisition.vaal import VAAL, vaal_scores
+from deal.acquisition.vaal import VAAL, train_vaal, vaal_scores
+from deal.methods import METHODS
 from deal.models import DEALOutput, DeepLabV3Plus, ModelConfig, build_model
-from deal.models.learning_loss import (
-    build_loss_module, detach_epoch, loss_prediction_loss, per_image_loss, train_learning_loss,
-)
-from deal.models.vaal import VAALConfig, train_vaal
-from deal.training import TrainConfig
+from deal.models.vaal import VAALConfig
+from deal.training import TrainConfig, train
 
-VOID = 3
+from conftest import VOID, make_tiny_set as _tiny_set  # the shared tiny dataset
 
 
 def _segmenter(seed=0):
@@ -33,17 +33,6 @@ def _segmenter(seed=0):
 
 def _images(n=3, size=32, seed=1):
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
-
-
-def _tiny_set(n=8, size=32, seed=0):
-    # Three classes told apart by colour, as in test_training: learnable in a few steps.
-    g = torch.Generator().manual_seed(seed)
-    masks = torch.randint(0, 3, (n, size // 8, size // 8), generator=g)
-    masks = masks.repeat_interleave(8, 1).repeat_interleave(8, 2)
-    palette = torch.tensor([[1.5, -1.0, -1.0], [-1.0, 1.5, -1.0], [-1.0, -1.0, 1.5]])
-    images = palette[masks].permute(0, 3, 1, 2) + 0.3 * torch.randn(n, 3, size, size, generator=g)
-    masks[:, :2, :2] = VOID
-    return TensorDataset(images.float(), masks.long())
 
 
 FP32 = dict(precision="fp32", device="cpu", progress=False)
@@ -316,24 +305,32 @@ def test_forward_with_levels_is_forward_plus_four_encoder_levels():
     assert [x.shape[-1] for x in levels] == [8, 4, 2, 2]  # strides 4, 8, 16, 16 at 32 px
 
 
-def _ll_model():
-    return build_model(ModelConfig(num_classes=3, width_mult=0.35, head_channels=16, difficulty=False), seed=0)
+def _ll_model(hidden=128):
+    return build_model(ModelConfig(num_classes=3, width_mult=0.35, head_channels=16, difficulty=False,
+                                   loss_module_hidden=hidden), seed=0)
+
+
+def train_learning_loss(model, data, cfg, lambda_loss=1.0, detach_after=0.6, **kwargs):
+    """deal.training.train with learning loss's ranking term, as the train stage runs it."""
+    term = RankingLoss(model.loss_module, lambda_loss=lambda_loss, detach_after=detach_after)
+    return train(model, data, dataclasses.replace(cfg, mode="segmentation"), num_classes=3, void_index=VOID,
+                 extra_loss=term, **kwargs)
 
 
 def test_learning_loss_trains_and_scores_one_finite_value_per_image():
     data = _tiny_set()
     model = _ll_model()
-    module = build_loss_module(model, seed=0)
     # plain momentum: 10 steps of the ranking loss on random images are noisy, and with Nesterov
     # this seed's last epoch lands above its first (2.31 -> 4.13; plain: 2.06 -> 1.10)
     cfg = TrainConfig(epochs=5, batch_size=4, lr=0.01, seed=1, nesterov=False, **FP32)
-    result = train_learning_loss(model, module, data, cfg, num_classes=3, void_index=VOID, val_set=data)
+    result = train_learning_loss(model, data, cfg, val_set=data)
     losses = [r["loss"] for r in result.history]
     assert losses[-1] < losses[0]
     assert all(math.isfinite(r["loss_pred"]) for r in result.history)
     assert [r["detached"] for r in result.history] == [False, False, False, True, True]
+    assert list(result.history[0])[:3] == ["epoch", "lr", "detached"] and "loss_dif" not in result.history[0]
     scorer = LearningLoss()
-    scorer.load(model, result.loss_module_state)
+    scorer.load(model, {k.split(".", 1)[1]: v for k, v in result.state_dict.items() if k.startswith("loss_module.")})
     images = data.tensors[0]
     scores = scorer.score_batch(model, images)
     assert scores.shape == (8,) and torch.isfinite(scores).all()
@@ -347,9 +344,9 @@ def test_the_loss_module_lives_in_the_model_state_and_reloads_with_it():
     cfg_model = ModelConfig(num_classes=3, width_mult=0.35, head_channels=16, difficulty=False, loss_module_hidden=8)
     model = build_model(cfg_model, seed=0)
     cfg = TrainConfig(epochs=2, batch_size=4, lr=0.01, seed=1, **FP32)
-    result = train_learning_loss(model, model.loss_module, data, cfg, num_classes=3, void_index=VOID)
+    result = train_learning_loss(model, data, cfg)
     assert any(k.startswith("loss_module.") for k in result.state_dict)
-    torch.testing.assert_close(result.state_dict["loss_module.out.weight"], result.loss_module_state["out.weight"])
+    torch.testing.assert_close(result.state_dict["loss_module.out.weight"], model.loss_module.out.weight.detach())
     reloaded = build_model(cfg_model)
     reloaded.load_state_dict(result.state_dict)
     images = data.tensors[0]
@@ -366,9 +363,8 @@ def test_detached_features_keep_the_ranking_loss_off_the_segmentation_network():
 
     def trained(lambda_loss, detach_after):
         model = _ll_model()
-        train_learning_loss(model, build_loss_module(model, seed=0), data, cfg, num_classes=3, void_index=VOID,
-                            lambda_loss=lambda_loss, detach_after=detach_after)
-        return model.state_dict()
+        train_learning_loss(model, data, cfg, lambda_loss=lambda_loss, detach_after=detach_after)
+        return {k: v for k, v in model.state_dict().items() if k.startswith("segmenter.")}
 
     base = trained(0.0, 0.0)
     detached = trained(5.0, 0.0)
@@ -381,22 +377,22 @@ def test_detached_features_keep_the_ranking_loss_off_the_segmentation_network():
 # ---------------------------------------------------------------- registry and runner
 
 
-def test_every_method_has_a_kind_and_builds():
-    assert set(METHODS) == set(KINDS)
-    assert {"qbc", "qbc_bald", "coreset", "vaal", "learning_loss", "entropy", "random"} <= set(METHODS)
-    assert BATCH_SELECTION == {"coreset"} and NEEDS_LABELED == {"coreset", "vaal"}
-    for name, kind in KINDS.items():
-        if kind != "model_free":
+def test_every_method_of_the_table_builds_its_scorer():
+    for name, spec in METHODS.items():
+        if spec.scorer is not None:
             assert get_strategy(name).name == name
     assert get_strategy("qbc_bald").score == "bald" and get_strategy("qbc").score == "vote_entropy"
     with pytest.raises(KeyError, match="get_strategy"):
         get_heuristic("qbc")
+    with pytest.raises(KeyError, match="random_scores"):
+        get_strategy("random")
     with pytest.raises(KeyError, match="unknown acquisition method"):
         get_strategy("vaal_typo")
 
 
 def test_importing_the_registry_does_not_import_torch():
-    code = "import sys, deal.acquisition as a; a.METHODS; assert 'torch' not in sys.modules"
+    code = ("import sys, deal.acquisition, deal.acquisition.scoring, deal.methods, deal.config; "
+            "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -259,7 +259,7 @@ def test_weights_must_live_where_dvc_sees_them(tmp_path):
 
 def test_the_validator_knows_the_libraries_choices():
     from deal.acquisition import coreset, qbc
-    from deal.config import CORESET_METRICS, QBC_RESOLUTIONS, QBC_STRATEGIES
+    from deal.methods import CORESET_METRICS, QBC_RESOLUTIONS, QBC_STRATEGIES
 
     assert (QBC_STRATEGIES, QBC_RESOLUTIONS, CORESET_METRICS) == (qbc.STRATEGIES, qbc.RESOLUTIONS, coreset.METRICS)
 
@@ -282,11 +282,9 @@ def test_seeds_baseline_and_nesterov_are_checked():
     check_params(valid, root=str(REPO))
 
 
-def test_the_methods_that_train_their_own_round_0_are_the_librarys():
-    from deal.acquisition import CUSTOM_TRAINING
-    from deal.config import OWN_ROUND0, initial_model
+def test_round_0_models_follow_the_method_table():
+    from deal.config import initial_model
 
-    assert set(OWN_ROUND0) == CUSTOM_TRAINING
     params = copy.deepcopy(PARAMS)
     assert [initial_model(params, m) for m in ("random", "qbc", "deal_ds", "learning_loss")] == [
         "segmentation", "segmentation", "joint", None]

@@ -141,7 +141,7 @@ def test_write_synthetic_replaces_and_is_atomic(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(syn, "generate_scene", failing)
+    monkeypatch.setattr(syn.writer, "generate_scene", failing)  # the name write_synthetic calls
     with pytest.raises(KeyboardInterrupt):
         write_synthetic(root, seed=2, height=24, width=32, n_train=5, n_val=0, n_test=0)
     # the interrupted write left the old folder untouched and no temporary files

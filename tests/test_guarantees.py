@@ -20,6 +20,8 @@ from PIL import Image
 
 from pipeline_utils import BIN, copy_repo, edit_params, env, repro, restore, run, tiny_params
 
+pytestmark = pytest.mark.slow  # the real dvc repro end to end: `make test-fast` leaves them out
+
 DVC = str(BIN / "dvc")
 PY = str(BIN / "python")
 
@@ -169,22 +171,20 @@ def test_a_stage_run_by_plain_dvc_checks_its_params_first(fresh):
 
 
 @pytest.fixture
-def tiny(project):
-    """The shared tiny finished run (conftest.py): seeds 0 and 1, random and DEAL DE, rounds r0 and r1."""
-    return project[0]
+def tiny(changed_project):
+    """The shared tiny finished run (conftest.py): seeds 0 and 1, random and DEAL DE, rounds r0 and r1;
+    restored when the test ends."""
+    return changed_project[0]
 
 
 def test_a_shell_id_under_plain_dvc_runs_nothing(tiny):
     """DVC puts ids into the stage command: they are quoted there, and the stage refuses them."""
     edit_params(tiny, lambda p: _rename_round(p, "r1$(touch PWNED)"))
-    try:
-        done = run([DVC, "repro"], tiny, check=False)
-        assert done.returncode != 0
-        assert "error: params.yaml: rounds[1].id: 'r1$(touch PWNED)'" in done.stderr + done.stdout
-        assert not (tiny / "PWNED").exists() and not list(tiny.rglob("PWNED"))
-        assert not list((tiny / "data" / "pools").glob("*/r1$*"))
-    finally:
-        restore(tiny)
+    done = run([DVC, "repro"], tiny, check=False)
+    assert done.returncode != 0
+    assert "error: params.yaml: rounds[1].id: 'r1$(touch PWNED)'" in done.stderr + done.stdout
+    assert not (tiny / "PWNED").exists() and not list(tiny.rglob("PWNED"))
+    assert not list((tiny / "data" / "pools").glob("*/r1$*"))
 
 
 def test_an_edited_source_mask_shows_as_a_changed_dependency_of_prepare(tiny):
@@ -256,32 +256,26 @@ def test_leftover_temporaries_of_killed_writers_do_not_survive_the_rerun(tiny):
     (tiny / "data" / "pools" / "seed0" / f".r0.{gone}-k1ll3d.tmp").mkdir()  # init's atomic folder
     live = tiny / "metrics" / f".summary.json.{os.getpid()}-l1ve.tmp"  # a writer still running keeps its file
     live.write_bytes(b"")
-    try:
-        ran = run([PY, "stages/report.py"], tiny)  # a stage removes them before it writes
-        assert temp_files(tiny) == ["metrics/" + live.name], ran.stderr
-        live.unlink()
-        assert "up to date" in run([DVC, "status"], tiny).stdout
-    finally:
-        restore(tiny)
+    ran = run([PY, "stages/report.py"], tiny)  # a stage removes them before it writes
+    assert temp_files(tiny) == ["metrics/" + live.name], ran.stderr
+    live.unlink()
+    assert "up to date" in run([DVC, "status"], tiny).stdout
 
 
 def test_select_killed_mid_write_leaves_nothing_after_its_rerun(tiny):
     """SIGKILL while select writes its gallery (atomic_path's temporary exists), then the rerun."""
     figures = tiny / "figures" / "seed0" / "random" / "r0"
     caught = False
-    try:
-        for _ in range(5):  # the gallery's write is short: try again if the poll missed it
-            caught = kill_when(["repro", "-f", "-s", "rounds/select/dvc.yaml:select@0-random-s0"], tiny,
-                               lambda: bool(list(figures.glob(".selection.png.*.tmp"))), timeout=120)
-            if caught:
-                break
-        assert caught, "select was never caught mid-write: nothing was tested"
-        assert list(figures.glob(".selection.png.*.tmp")), "SIGKILL left no temporary"
-        repro(tiny, "select@0-random-s0")
-        assert temp_files(tiny) == []
-        assert "up to date" in run([DVC, "status"], tiny).stdout
-    finally:
-        restore(tiny)
+    for _ in range(5):  # the gallery's write is short: try again if the poll missed it
+        caught = kill_when(["repro", "-f", "-s", "rounds/select/dvc.yaml:select@0-random-s0"], tiny,
+                           lambda: bool(list(figures.glob(".selection.png.*.tmp"))), timeout=120)
+        if caught:
+            break
+    assert caught, "select was never caught mid-write: nothing was tested"
+    assert list(figures.glob(".selection.png.*.tmp")), "SIGKILL left no temporary"
+    repro(tiny, "select@0-random-s0")
+    assert temp_files(tiny) == []
+    assert "up to date" in run([DVC, "status"], tiny).stdout
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")

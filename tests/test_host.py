@@ -189,3 +189,34 @@ def test_usage_without_a_command():
     for flag in ("-h", "--help"):
         done = subprocess.run([*host, flag], capture_output=True, text=True)
         assert done.returncode == 0 and done.stdout.startswith("usage: python stages/host.py COMMAND")
+
+
+PROBE = """
+import sys
+project = sorted(m for m in sys.modules if m.split(".")[0] in ("deal", "common", "check_params", "host"))
+sys.path.insert(0, {stages!r})
+from host import delegate
+delegate(__file__)
+import os
+print("child" if os.environ.get("DEAL_STAGE_HOST_CHILD") else "direct", "yaml" in sys.modules, project)
+"""
+
+
+def test_forked_stages_import_the_project_afresh_and_the_host_preloads_only_third_party(tmp_path):
+    # `dvc repro` makes the host check params.yaml (importing deal.config) before DVC starts;
+    # a forked stage must still find no module of the project loaded: it imports the code DVC hashed.
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE.format(stages=str(REPO / "stages")))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dvc").write_text(f"#!/bin/sh\nexec {sys.executable} {probe}\n")
+    (bin_dir / "dvc").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "DEAL_STAGE_HOST_PRELOAD": "yaml"}
+    done = subprocess.run([sys.executable, str(REPO / "stages" / "host.py"), "dvc", "repro"], cwd=tmp_path,
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "child True []"
+    refused = subprocess.run([sys.executable, str(REPO / "stages" / "host.py"), "true"], cwd=tmp_path, capture_output=True,
+                             text=True, env={**env, "DEAL_STAGE_HOST_PRELOAD": "yaml,deal.models"})
+    assert refused.returncode != 0 and "a module of this project" in refused.stderr

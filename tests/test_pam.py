@@ -32,8 +32,12 @@ def backward(request, monkeypatch):
     """Run a test once with the compiled symmetric backward and once with SDPA's own."""
     if request.param == "symmetric" and not HAS_COMPILER:
         pytest.skip("no C compiler: the symmetric backward is not built here")
-    monkeypatch.setenv("DEAL_PAM_BACKWARD", "auto" if request.param == "symmetric" else "sdpa")
     return request.param
+
+
+def pam_for(backward: str) -> ProbabilityAttention:
+    """The symmetric case runs as deal.pam_backward auto: the kernel where it applies."""
+    return ProbabilityAttention("auto" if backward == "symmetric" else "sdpa")
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -42,7 +46,7 @@ def test_fused_pam_matches_naive_outputs_and_gradients(shape, backward):
     logits = torch.randn(*shape) * 3
     probs_fused = torch.softmax(logits, dim=1).requires_grad_()
     probs_naive = probs_fused.detach().clone().requires_grad_()
-    pam = ProbabilityAttention()
+    pam = pam_for(backward)
     with torch.no_grad():
         pam.gamma.fill_(0.75)
     gamma_naive = pam.gamma.detach().clone().requires_grad_()
@@ -110,7 +114,7 @@ def test_symmetric_backward_at_the_camvid_grid_is_as_exact_as_sdpa(monkeypatch):
     (naive_probability_attention(p64, pam.gamma.detach().double()) * upstream.double()).sum().backward()
     out, symmetric = input_gradient(probs)
     assert uses_symmetric_backward(out)
-    monkeypatch.setenv("DEAL_PAM_BACKWARD", "sdpa")
+    pam.backward = "sdpa"
     _, sdpa = input_gradient(probs)
     symmetric_error = (symmetric - p64.grad).abs().max().item()
     sdpa_error = (sdpa - p64.grad).abs().max().item()
@@ -128,7 +132,7 @@ def test_symmetric_backward_is_the_same_on_one_thread_and_on_two():
         for n in (1, 2):
             torch.set_num_threads(n)
             t = tokens.clone().requires_grad_()
-            (pam_cpu.attention(t) * upstream).sum().backward()
+            (pam_cpu.attention(t)[0] * upstream).sum().backward()
             grads.append(t.grad)
     finally:
         torch.set_num_threads(threads)
@@ -140,7 +144,7 @@ def test_inputs_beyond_the_kernels_exp_range_keep_sdpas_backward(backward):
     torch.manual_seed(2)
     probs = (torch.randn(1, 4, 6, 6) * 5).requires_grad_()
     reference = probs.detach().clone().requires_grad_()
-    pam = ProbabilityAttention()
+    pam = pam_for(backward)
     with torch.no_grad():
         pam.gamma.fill_(1.0)
     out = pam(probs)
@@ -152,7 +156,7 @@ def test_inputs_beyond_the_kernels_exp_range_keep_sdpas_backward(backward):
 
 def test_no_gradient_needed_means_no_kernel(backward):
     probs = torch.softmax(torch.randn(1, 3, 4, 4), dim=1)
-    pam = ProbabilityAttention()
+    pam = pam_for(backward)
     out = pam(probs)  # input detached: only gamma learns, SDPA's forward is enough
     assert not uses_symmetric_backward(out)
     with torch.no_grad():
@@ -163,38 +167,59 @@ def test_no_gradient_needed_means_no_kernel(backward):
 def test_a_missing_or_failing_compiler_falls_back_to_sdpa_with_one_warning(compiler, tmp_path, monkeypatch):
     monkeypatch.setenv("CC", compiler)
     monkeypatch.setenv("DEAL_KERNEL_CACHE", str(tmp_path / "kernels"))
-    monkeypatch.setenv("DEAL_PAM_BACKWARD", "auto")
-    pam_cpu.load_backward.cache_clear()
+    pam_cpu.clear_cache()
     try:
         probs = torch.softmax(torch.randn(1, 7, 5, 5), dim=1).requires_grad_()
+        pam = ProbabilityAttention("auto")
         with pytest.warns(RuntimeWarning, match="SDPA's generic backward"):
-            out = ProbabilityAttention()(probs)
-        assert not uses_symmetric_backward(out)
+            out = pam(probs)
+        assert not uses_symmetric_backward(out) and pam.backward_ran == {"sdpa"}
         out.sum().backward()
         assert probs.grad is not None
         assert not list((tmp_path / "kernels").glob("*.tmp"))  # a failed build leaves nothing behind
+        # asked for by name, the kernel does not fall back: it stops, saying why
+        with pytest.raises(pam_cpu.KernelUnavailable, match="C compiler|could not build"):
+            ProbabilityAttention("symmetric")(probs)
+        with pytest.raises(pam_cpu.KernelUnavailable):
+            pam_cpu.check_backward("symmetric", torch.device("cpu"), 7)
+        pam_cpu.check_backward("auto", torch.device("cpu"), 7)  # auto and sdpa always run
     finally:
-        pam_cpu.load_backward.cache_clear()
+        pam_cpu.clear_cache()
 
 
 @pytest.mark.skipif(not HAS_COMPILER, reason="no C compiler: the symmetric backward is not built here")
 def test_kernel_builds_once_into_its_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DEAL_KERNEL_CACHE", str(tmp_path))
-    pam_cpu.load_backward.cache_clear()
+    pam_cpu.clear_cache()
     try:
         assert pam_cpu.load_backward(6) is not None
         built = sorted(tmp_path.iterdir())
         assert [p.suffix for p in built] == [".so"] and built[0].name.startswith("pam_backward-c6-")
         mtime = built[0].stat().st_mtime_ns
-        pam_cpu.load_backward.cache_clear()
+        pam_cpu.clear_cache()
         assert pam_cpu.load_backward(6) is not None
         assert sorted(tmp_path.iterdir()) == built and built[0].stat().st_mtime_ns == mtime
     finally:
-        pam_cpu.load_backward.cache_clear()
+        pam_cpu.clear_cache()
 
 
-def test_an_unknown_backward_choice_stops_with_the_fix(monkeypatch):
-    monkeypatch.setenv("DEAL_PAM_BACKWARD", "fast")
+def test_an_unknown_backward_choice_stops_with_the_fix():
     probs = torch.softmax(torch.randn(1, 3, 4, 4), dim=1).requires_grad_()
-    with pytest.raises(ValueError, match="auto .* or sdpa"):
-        ProbabilityAttention()(probs)
+    with pytest.raises(ValueError, match="auto, symmetric, sdpa"):
+        ProbabilityAttention("fast")(probs)
+
+
+@pytest.mark.skipif(not HAS_COMPILER, reason="no C compiler: the symmetric backward is not built here")
+def test_the_backward_that_ran_is_recorded_and_symmetric_refuses_what_it_cannot_run():
+    probs = torch.softmax(torch.randn(1, 5, 6, 6), dim=1).requires_grad_()
+    for choice, ran in (("auto", {"symmetric"}), ("symmetric", {"symmetric"}), ("sdpa", {"sdpa"})):
+        pam = ProbabilityAttention(choice)
+        with torch.no_grad():
+            pam(probs)  # nothing differentiated: nothing recorded
+        assert pam.backward_ran == set()
+        out = pam(probs)
+        assert uses_symmetric_backward(out) == (ran == {"symmetric"}) and pam.backward_ran == ran
+    with pytest.raises(pam_cpu.KernelUnavailable, match="float32 CPU"):
+        ProbabilityAttention("symmetric")(probs.double())
+    with pytest.raises(pam_cpu.KernelUnavailable, match="on the CPU"):
+        pam_cpu.check_backward("symmetric", torch.device("cuda"), 5)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_utils import BIN, LOCKS, REPO, copy_repo, edit_params, repro, restore, run, tiny_params  # noqa: F401
+from pipeline_utils import BIN, LOCKS, REPO, copy_repo, edit_params, repro, run, tiny_params
+
+pytestmark = pytest.mark.slow  # the real dvc repro end to end: `make test-fast` leaves them out
 
 CAMVID = REPO.parent / "shared" / "data" / "CamVid"
 
@@ -122,8 +124,8 @@ def test_same_seed_gives_the_same_selections(project, tmp_path):
     assert repro(root) == []
 
 
-def test_appending_a_seed_runs_only_its_stages_and_removing_it_leaves_the_others(project):
-    root, _ = project
+def test_appending_a_seed_runs_only_its_stages_and_removing_it_leaves_the_others(changed_project):
+    root, _ = changed_project
     before = _csv(root, "curves.csv")
     edit_params(root, lambda p: p["seeds"].append(2))
     ran = set(repro(root))
@@ -139,11 +141,10 @@ def test_appending_a_seed_runs_only_its_stages_and_removing_it_leaves_the_others
     edit_params(root, lambda p: p["seeds"].remove(2))
     assert repro(root) == ["report"]
     assert _csv(root, "curves.csv") == before
-    restore(root)
 
 
-def test_appending_a_round_runs_only_that_round(project):
-    root, _ = project
+def test_appending_a_round_runs_only_that_round(changed_project):
+    root, _ = changed_project
 
     def append(params):
         params["rounds"].append({"id": f"r{ROUNDS}"})
@@ -159,16 +160,14 @@ def test_appending_a_round_runs_only_that_round(project):
         expected |= {f"score@{seed}-random-{step}"}
         expected |= {f"{k}@{seed}-deal_de-{step}" for k in ("errors", "difficulty", "score_deal", "analyze")}
     assert ran == expected
-    restore(root)
 
 
-def test_a_param_only_one_method_reads_reruns_only_that_method(project):
-    root, _ = project
+def test_a_param_only_one_method_reads_reruns_only_that_method(changed_project):
+    root, _ = changed_project
     edit_params(root, lambda p: p["method_cfg"]["deal_de"].update(k=4))
     ran = repro(root)
     assert "score_deal@0-deal_de-s0" in ran and "score_deal@1-deal_de-s0" in ran
     assert all("deal_de" in stage or stage == "report" for stage in ran), ran
-    restore(root)
 
 
 def test_push_then_a_fresh_clone_pulls_and_has_nothing_to_run(project, tmp_path):

@@ -120,7 +120,7 @@ def test_the_published_curves_are_method_md_s_table():
 
 
 def test_the_figure_draws_bands_and_the_published_curves(tmp_path):
-    from deal.plots import plot_curves
+    from deal.figures import plot_curves
     from deal.published import published
 
     bands = summarize(rows_from_csv(CSV))

@@ -1,22 +1,10 @@
 import pytest
 import torch
-from torch.utils.data import TensorDataset
 
 from deal.models import ModelConfig, build_model
 from deal.training import TrainConfig, evaluate, resolve_precision, train
 
-VOID = 3
-
-
-def _tiny_set(n=8, size=32, seed=0):
-    # Three classes told apart by colour: learnable in a few steps.
-    g = torch.Generator().manual_seed(seed)
-    masks = torch.randint(0, 3, (n, size // 8, size // 8), generator=g)
-    masks = masks.repeat_interleave(8, 1).repeat_interleave(8, 2)
-    palette = torch.tensor([[1.5, -1.0, -1.0], [-1.0, 1.5, -1.0], [-1.0, -1.0, 1.5]])
-    images = palette[masks].permute(0, 3, 1, 2) + 0.3 * torch.randn(n, 3, size, size, generator=g)
-    masks[:, :2, :2] = VOID
-    return TensorDataset(images.float(), masks.long())
+from conftest import VOID, make_tiny_set as _tiny_set  # the shared tiny dataset
 
 
 def _model(seed=0):

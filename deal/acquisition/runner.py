@@ -1,7 +1,7 @@
 """Run an acquisition strategy over a pool: device, precision, batches.
 
 What the score stage needs beyond a single batch, for every kind of method
-(see `deal.acquisition.KINDS`): the same device, autocast dtype and memory
+(see deal.methods: what each method scores from): the same device, autocast dtype and memory
 format as `deal.training.predict`, under `inference_mode`.
 """
 
@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 
 def _setup(model: nn.Module, cfg):
-    from deal.training import memory_format, resolve_device, resolve_precision
+    from deal.runtime import memory_format, resolve_device, resolve_precision
 
     device = resolve_device(cfg.device)
     dtype = resolve_precision(cfg.precision, device)
@@ -37,7 +37,7 @@ def score_pool(strategy, model: nn.Module, dataset: Dataset, cfg, batch_size: in
     `score_batch(model, images)` (QBC, learning loss). `cfg` is a
     `TrainConfig` (device, precision, batch size, workers).
     """
-    from deal.training import autocast
+    from deal.runtime import autocast
 
     device, dtype, fmt = _setup(model, cfg)
     scores = []
@@ -54,7 +54,7 @@ def score_pool(strategy, model: nn.Module, dataset: Dataset, cfg, batch_size: in
 def pool_features(model: nn.Module, dataset: Dataset, cfg, batch_size: int | None = None) -> torch.Tensor:
     """Core-set's points: pooled decoder features of each sample (N x D float32, on the device)."""
     from deal.acquisition.coreset import pooled_features
-    from deal.training import autocast
+    from deal.runtime import autocast
 
     device, dtype, fmt = _setup(model, cfg)
     feats = []

@@ -2,7 +2,7 @@
 
 from deal.models.deeplab import DeepLabV3Plus, SegmentationOutput, load_imagenet_encoder
 from deal.models.difficulty import DifficultyHead, ProbabilityAttention, naive_probability_attention
-from deal.models.deal_net import DEALNet, DEALOutput, ModelConfig, build_model
+from deal.models.deal_net import DEALNet, DEALOutput, ModelConfig, build_model, load_model
 
 __all__ = [
     "DeepLabV3Plus",
@@ -15,4 +15,5 @@ __all__ = [
     "DEALOutput",
     "ModelConfig",
     "build_model",
+    "load_model",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -67,6 +68,7 @@ class ModelConfig:
     detach: bool = False  # decoupled (True) or joint, as published (False)
     pretrained: str | None = None  # a local torchvision mobilenet_v2 state dict
     loss_module_hidden: int | None = None  # learning loss: its module's width (None: no module)
+    pam_backward: str = "auto"  # PAM's backward: auto | symmetric | sdpa (deal.models.pam_cpu)
 
 
 def build_model(cfg: ModelConfig, seed: int | None = None) -> DEALNet:
@@ -76,7 +78,7 @@ def build_model(cfg: ModelConfig, seed: int | None = None) -> DEALNet:
         if seed is not None:
             torch.manual_seed(seed)
         segmenter = DeepLabV3Plus(cfg.num_classes, width_mult=cfg.width_mult, head_channels=cfg.head_channels)
-        head = DifficultyHead(cfg.num_classes, grid=cfg.grid, detach=cfg.detach) if cfg.difficulty else None
+        head = DifficultyHead(cfg.num_classes, grid=cfg.grid, detach=cfg.detach, pam_backward=cfg.pam_backward) if cfg.difficulty else None
         loss_module = None
         if cfg.loss_module_hidden:
             from deal.models.learning_loss import LossPredictionModule
@@ -85,3 +87,18 @@ def build_model(cfg: ModelConfig, seed: int | None = None) -> DEALNet:
     if cfg.pretrained:
         load_imagenet_encoder(segmenter, cfg.pretrained)
     return DEALNet(segmenter, head, loss_module)
+
+
+def load_model(state: dict, cfg: ModelConfig) -> DEALNet:
+    """The network a saved state dict holds: `cfg`'s architecture, with the difficulty
+    branch and the loss prediction module (and its width) as the state holds them.
+    Raises ValueError when the state does not fit `cfg` (another model.* config)."""
+    hidden = state["loss_module.levels.0.weight"].shape[0] if "loss_module.levels.0.weight" in state else None
+    cfg = dataclasses.replace(cfg, difficulty=any(k.startswith("difficulty.") for k in state),
+                              loss_module_hidden=hidden, pretrained=None)
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # shapes or names of another config
+        raise ValueError(str(exc).splitlines()[0]) from None
+    return model

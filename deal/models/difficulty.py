@@ -21,16 +21,21 @@ from deal.models.pam_cpu import attention
 class ProbabilityAttention(nn.Module):
     """PAM with a learnable scalar `gamma` that starts at 0 (identity at init)."""
 
-    def __init__(self) -> None:
+    def __init__(self, backward: str = "auto") -> None:
         super().__init__()
         self.gamma = nn.Parameter(torch.zeros(1))
+        self.backward = backward  # deal.pam_backward: auto | symmetric | sdpa (deal.models.pam_cpu)
+        self.backward_ran: set[str] = set()  # the backwards used since built: what a result records
 
     def forward(self, probs: torch.Tensor) -> torch.Tensor:
         b, c, h, w = probs.shape
         # The fused kernels need a unit stride on the last axis; a transposed
         # view would silently fall back to the math kernel and its N x N matrix.
         tokens = probs.reshape(b, c, h * w).transpose(1, 2).contiguous()  # B x N x C
-        attended = attention(tokens).transpose(1, 2).reshape(b, c, h, w)
+        attended, ran = attention(tokens, self.backward)
+        if ran is not None:
+            self.backward_ran.add(ran)
+        attended = attended.transpose(1, 2).reshape(b, c, h, w)
         return self.gamma * attended + probs
 
 
@@ -56,11 +61,12 @@ class DifficultyHead(nn.Module):
     dot products in [0, 1] whose small differences bf16 would round away.
     """
 
-    def __init__(self, num_classes: int, grid: tuple[int, int] = (60, 80), detach: bool = False) -> None:
+    def __init__(self, num_classes: int, grid: tuple[int, int] = (60, 80), detach: bool = False,
+                 pam_backward: str = "auto") -> None:
         super().__init__()
         self.grid = tuple(int(g) for g in grid)
         self.detach = detach
-        self.attention = ProbabilityAttention()
+        self.attention = ProbabilityAttention(pam_backward)
         self.project = nn.Conv2d(num_classes, 1, kernel_size=1, bias=True)
 
     def forward(self, low_logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -1,0 +1,99 @@
+"""The command line (``python -m deal.data.synthetic``): a figure of samples
+(``save_figure``), class pixel shares (``class_shares``), the generator speed
+(``bench``) and writing a dataset."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ...atomic import atomic_path
+from .scene import DEFAULT_SIZE, SYNTHETIC_INFO, generate_scene
+from .writer import write_synthetic
+
+
+def class_shares(masks) -> np.ndarray:
+    """Pixel share of each of the 12 values (11 classes + void) over ``masks``."""
+    counts = np.zeros(12, dtype=np.int64)
+    for m in masks:
+        counts += np.bincount(np.asarray(m).ravel(), minlength=12)[:12]
+    return counts / max(counts.sum(), 1)
+
+
+def save_figure(path, seed: int = 0, n: int = 6, height: int = 96, width: int = 128, indices=None) -> None:
+    """A figure of ``n`` scenes (image above, mask in the CamVid palette below)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    indices = list(indices) if indices is not None else list(range(n))
+    fig, axes = plt.subplots(2, len(indices), figsize=(2.3 * len(indices), 4.0), squeeze=False)
+    for j, idx in enumerate(indices):
+        img, mask = generate_scene(seed, idx, height, width)
+        axes[0, j].imshow(img, interpolation="nearest")
+        axes[1, j].imshow(SYNTHETIC_INFO.colorize(mask), interpolation="nearest")
+        axes[0, j].set_title(f"seed {seed}, #{idx}", fontsize=8)
+        for a in axes[:, j]:
+            a.set_axis_off()
+    handles = [Patch(color=np.array(c) / 255, label=nm) for nm, c in zip(SYNTHETIC_INFO.class_names, SYNTHETIC_INFO.palette)]
+    handles.append(Patch(color=np.array(SYNTHETIC_INFO.void_color) / 255, label="void"))
+    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    path = Path(path)
+    with atomic_path(path) as tmp:  # the temporary's name ends in .tmp: name the format
+        fig.savefig(tmp, dpi=110, format=path.suffix[1:] or plt.rcParams["savefig.format"])
+    plt.close(fig)
+
+
+def bench(height: int, width: int, n: int = 200, seed: int = 0) -> dict:
+    """Generator-only and generate+PNG-write speed, images/s."""
+    import tempfile
+
+    t = time.perf_counter()
+    for i in range(n):
+        generate_scene(seed, i, height, width)
+    gen = n / (time.perf_counter() - t)
+    with tempfile.TemporaryDirectory() as d:
+        meta = write_synthetic(Path(d) / "s", seed, height, width, n, 0, 0)
+    return {"height": height, "width": width, "n": n, "generate_per_s": gen, "write_per_s": meta["images_per_s"]}
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    from deal.data import synthetic  # the package: its docstring describes the generator
+
+    p = argparse.ArgumentParser(prog="python -m deal.data.synthetic", description=synthetic.__doc__.split("\n\n")[0])
+    p.add_argument("--figure", type=Path, help="write a figure of samples to this PNG")
+    p.add_argument("--write", type=Path, help="write a dataset (CamVid layout) to this folder")
+    p.add_argument("--bench", action="store_true", help="print the generator speed")
+    p.add_argument("--stats", type=int, metavar="N", help="print class pixel shares over N scenes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--width", type=int, default=None)
+    p.add_argument("--n", type=int, default=6, help="samples in the figure")
+    p.add_argument("--indices", type=int, nargs="+", help="scene indices in the figure (default 0..n-1)")
+    p.add_argument("--counts", type=int, nargs=3, default=(367, 101, 233), metavar=("TRAIN", "VAL", "TEST"))
+    a = p.parse_args(argv)
+    if a.figure:
+        save_figure(a.figure, a.seed, a.n, a.height or 96, a.width or 128, indices=a.indices)
+        print(f"wrote {a.figure}")
+    if a.write:
+        meta = write_synthetic(a.write, a.seed, a.height or DEFAULT_SIZE[0], a.width or DEFAULT_SIZE[1], *a.counts, progress=True)
+        print(f"wrote {a.write}: {sum(a.counts)} scenes at {meta['images_per_s']:.0f} images/s")
+    if a.stats:
+        h, w = a.height or DEFAULT_SIZE[0], a.width or DEFAULT_SIZE[1]
+        masks = [generate_scene(a.seed, i, h, w)[1] for i in range(a.stats)]
+        names = list(SYNTHETIC_INFO.class_names) + ["void"]
+        for k in np.argsort(-class_shares(masks)):
+            print(f"{names[k]:<12} {100 * class_shares(masks)[k]:5.1f}%")
+    if a.bench:
+        sizes = [(a.height, a.width)] if a.height and a.width else [(64, 64), (96, 128), (360, 480)]
+        for h, w in sizes:
+            r = bench(h, w, n=200 if h * w <= 96 * 128 else 40, seed=a.seed)
+            print(f"{h}x{w}: generate {r['generate_per_s']:.0f} images/s, generate+write PNG {r['write_per_s']:.0f} images/s")
+    return 0
