@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test repro check methods preset clean-venv
+.PHONY: venv test test-fast repro check methods preset clean-venv
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto --durations=12
 
+# the unit tests only: everything but the end-to-end files (marked slow) that run the real dvc repro
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
+
 # params.yaml as every stage will check it (make repro runs the same check first).
 check: $(STAMP)
 	$(BIN)/python stages/check_params.py
@@ -31,7 +35,7 @@ check: $(STAMP)
 methods: $(STAMP)
 	$(BIN)/python stages/methods.py
 
-# The stage host keeps torch imported across the ~90 stages (see stages/host.py);
+# The stage host keeps torch imported across the stages (see stages/host.py);
 # it checks params.yaml before DVC runs.
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python stages/host.py dvc repro

@@ -1,4 +1,4 @@
-"""Losses of METHOD.md: cross-entropy, the error mask and the difficulty BCE."""
+"""Losses of docs/method.md (#losses): cross-entropy, the error mask and the difficulty BCE."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The published DEAL curves (Xie et al., ACCV 2020), as METHOD.md reads them off the
+"""The published DEAL curves (Xie et al., ACCV 2020), as docs/method.md (#published-results) reads them off the
 paper's figures (+-0.2 mIoU): ImageNet-pretrained MobileNetV2 DeepLabv3+ on a GPU,
 single runs. The report draws them dashed beside ours for CamVid and Cityscapes.
 """

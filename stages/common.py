@@ -334,6 +334,17 @@ def stage_args(doc: str, with_next: bool = False) -> argparse.Namespace:
     return parser.parse_args()
 
 
+def checkpoint_rule():
+    """The validation split a training keeps its best checkpoint on, and the rule in words.
+    Validation on the test images would pick the checkpoint on the test set: then, as with
+    no validation split, the last epoch's weights are kept. (InMemorySegmentation or None, str)"""
+    from deal.data.memory import InMemorySegmentation
+
+    if split_ids("val") and not val_is_test():
+        return InMemorySegmentation(*load_split("val")), "best validation mIoU"
+    return None, ("last epoch (the test split doubles as validation)" if split_ids("val") else "last epoch (no validation split)")
+
+
 def val_is_test() -> bool:
     """True when the validation and test splits share images (CamVid's test_split: val): a
     best-validation checkpoint would then be picked on the test set."""

@@ -1,8 +1,9 @@
 """A fork server that keeps torch imported for the pipeline's stage scripts.
 
-Importing torch and torchvision costs about 4 s on this 2-core machine, and a
-7-round, 4-method pipeline runs ~90 stages that need them: 6 of the 10
-minutes a default `dvc repro` may take. The host imports them once; each
+Importing torch and torchvision is the largest fixed cost of a stage (seconds
+on 2 cores; `bench/round.py` measures it per stage kind, README Performance),
+and a pipeline runs one stage per (seed, method, round) and kind, most of
+them needing torch. The host imports them once; each
 stage script then asks it to fork a child that runs the script with the
 caller's argv, working directory, environment and standard streams (passed
 as file descriptors), and exits with the child's status. Without a host

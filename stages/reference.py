@@ -17,7 +17,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    METRICS, dataset_info, load_params, load_split, model_config, set_threads, split_ids, train_config, val_is_test, write_json,
+    METRICS, checkpoint_rule, dataset_info, load_params, load_split, model_config, set_threads, train_config, write_json,
 )
 
 
@@ -38,11 +38,7 @@ def main() -> None:
     t = params["train"]
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
     train_set = InMemorySegmentation(*load_split("train"), transform=augment)
-    # as the train stage: validation on the test images would pick the checkpoint on the test set
-    held_out = bool(split_ids("val")) and not val_is_test()
-    val_set = InMemorySegmentation(*load_split("val")) if held_out else None
-    checkpoint = ("best validation mIoU" if held_out else
-                  "last epoch (the test split doubles as validation)" if split_ids("val") else "last epoch (no validation split)")
+    val_set, checkpoint = checkpoint_rule()  # as the train stage
     seed = params["reference"]["seed"]
     cfg = train_config(params, "segmentation", len(train_set), seed=seed)
     model = build_model(model_config(params, with_difficulty=False), seed=seed)

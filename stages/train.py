@@ -27,8 +27,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    Resume, atomic_dir, check_pam_backward, check_seed, copy_file, dataset_info, fail, load_params, load_split, model_config,
-    pam_backward_record, read_pool, round_index, run_key, runtime, save_state, seed_arg, set_threads, split_ids, train_config, val_is_test,
+    Resume, atomic_dir, check_pam_backward, check_seed, checkpoint_rule, copy_file, dataset_info, fail, load_params, load_split, model_config,
+    pam_backward_record, read_pool, round_index, run_key, runtime, save_state, seed_arg, set_threads, train_config,
     write_json,
 )
 from deal.config import INITIAL_MODELS, initial_model, initial_models_trained, training_mode  # noqa: E402
@@ -89,11 +89,8 @@ def main() -> None:
     images, masks = load_split("train", pool.labeled)
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
     train_set = InMemorySegmentation(images, masks, transform=augment)
-    # validation on the test images would pick the checkpoint on the test set: keep the last epoch's weights
-    held_out = bool(split_ids("val")) and not val_is_test()
-    val_set = InMemorySegmentation(*load_split("val")) if held_out else None
-    checkpoint = ("best validation mIoU" if held_out else
-                  "last epoch (the test split doubles as validation)" if split_ids("val") else "last epoch (no validation split)")
+    val_set, checkpoint = checkpoint_rule()
+    held_out = val_set is not None
     cfg = train_config(params, "segmentation" if learning_loss else mode, len(train_set), seed=seed.seed)
     options = params["method_train"][args.method] if args.method else {}
     config = model_config(params, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden"))

@@ -24,8 +24,8 @@ Two ways to run the passes, equal up to float rounding:
   repeated and the whole network runs on the stacked passes.
 The split saves less than one might hope: at 64x64 the per-pass part (the
 decoder at stride 4, upsampling to the input size, argmax) outweighs the
-encoder; measured with bench/score.py (CPU, bf16), split takes 0.9-1.0x the time
-of T bare forwards, repeat 1.3x. `resolution="low"` (votes on the
+encoder: `bench/score.py` prints the time of each strategy against T bare
+forwards (README, Performance). `resolution="low"` (votes on the
 1/4-resolution logits) cuts the per-pass cost further, as an option.
 
 Dropout masks come from generators seeded by `seed` (one per dropout layer,

@@ -115,8 +115,8 @@ class DatasetInfo:
 def read_image_file(path: Path, name: str | None = None) -> "torch.Tensor":
     """Decode an image file to a ``3 x H x W`` uint8 RGB tensor.
 
-    torchvision.io (libpng/libjpeg) first: it decodes CamVid frames slightly
-    faster than PIL (4.2 vs 4.4 ms per 480x360 PNG here); PIL for the formats
+    torchvision.io (libpng/libjpeg) first: it decodes CamVid frames a little
+    faster than PIL (`bench/data.py` prints both); PIL for the formats
     torchvision does not read. Raises DatasetError naming the file.
     """
     import torch

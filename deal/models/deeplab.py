@@ -1,6 +1,6 @@
 """DeepLabv3+ with a MobileNetV2 encoder, built from torchvision parts.
 
-As in METHOD.md (and the DEAL code it was read from): output stride 16 by
+As in docs/method.md (#segmentation-branch; and the DEAL code it was read from): output stride 16 by
 dilating the last stride-2 stage, ASPP with rates 6/12/18 plus image pooling
 on the 320-channel features (the 1280-channel head conv of the classifier is
 dropped), low-level features at stride 4 projected 24 -> 48, a decoder of two
