@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "stages"))
 
 from bench._common import machine, table, write_json  # noqa: E402
 from common import (  # noqa: E402
-    check_seed, dataset_info, load_params, load_split, model_config, read_pool, set_threads, train_config,
+    check_seed, dataset_info, load_params, load_split, model_config, read_pool, set_threads, train_config, use_prepared,
 )
 
 
@@ -34,12 +34,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, nargs="+", required=True, help="SGD steps of each training")
     parser.add_argument("--seed", type=int, default=0, help="the seed whose pools are used (default 0)")
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="the prepared arrays (default: dvc.yaml's)")
+    parser.add_argument("--pools", default="data/pools/seed{seed}", help="the seed's pools folder (default: dvc.yaml's)")
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args()
+    use_prepared(args.prepared)
     params = load_params()
     seed = check_seed(params, args.seed)
     last = params["rounds"][-1]["id"]
-    pools = {"initial": read_pool(seed.pools / "initial.json"), f"random {last}": read_pool(seed.pool(last, "random"))}
+    pools_dir = Path(args.pools.format(seed=seed))
+    pools = {"initial": read_pool(pools_dir / "initial.json"), f"random {last}": read_pool(pools_dir / last / "random.json")}
 
     from deal.data.memory import InMemorySegmentation
     from deal.data.transforms import train_transforms
@@ -60,8 +64,8 @@ def main() -> None:
         for name, train_set in train_sets.items():
             run = copy.deepcopy(params)
             run["train"]["iterations"] = steps
-            cfg = train_config(run, "segmentation", len(train_set), seed=seed.seed)
-            model = build_model(model_config(run, with_difficulty=False), seed=seed.seed)
+            cfg = train_config(run, "segmentation", len(train_set), seed=seed)
+            model = build_model(model_config(run, with_difficulty=False), seed=seed)
             start = time.perf_counter()
             train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=None)
             seconds = time.perf_counter() - start
@@ -72,10 +76,10 @@ def main() -> None:
                   flush=True)
     precision = resolve_precision(t["precision"], device)
     where = f"{machine(device)}, {str(precision).replace('torch.', '') if precision else 'fp32'}"
-    print(f"\n{params['dataset']['kind']} {tuple(params['dataset']['size'])}, seed {seed.seed}, on {where}")
+    print(f"\n{params['dataset']['kind']} {tuple(params['dataset']['size'])}, seed {seed}, on {where}")
     print(table(rows, [("steps", "steps"), ("pool", "pool"), ("labeled", "labeled"), ("epochs", "epochs"),
                        ("miou", "test mIoU %"), ("train_s", "train s")]))
-    write_json(args.json, {"machine": where, "dataset": params["dataset"]["kind"], "seed": seed.seed, "rows": rows})
+    write_json(args.json, {"machine": where, "dataset": params["dataset"]["kind"], "seed": seed, "rows": rows})
 
 
 if __name__ == "__main__":

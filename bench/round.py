@@ -28,23 +28,26 @@ from bench._common import table, write_json  # noqa: E402
 BIN = Path(sys.executable).parent
 
 
-def stage_commands(seed: int, method: str, round_id: str, next_id: str, deal: bool) -> list[tuple[str, list[str]]]:
+def stage_commands(project: Path, seed: int, method: str, round_id: str, deal: bool) -> list[tuple[str, list[str]]]:
+    """The round's stage commands as DVC resolved and ran them (the project's dvc.lock files): the
+    stage files name every path, so the commands are read from there, never rebuilt here."""
+    import shlex
+
+    import yaml
+
     step = round_id.replace("r", "s")
-    at = ["--seed", str(seed), "--method", method, "--round", round_id]
     name = f"{seed}-{method}"
-    cmds = [(f"train@{name}-{round_id}", ["stages/train.py", *at])]
-    if deal:
-        cmds += [
-            (f"errors@{name}-{step}", ["stages/errors.py", *at]),
-            (f"difficulty@{name}-{step}", ["stages/difficulty.py", *at]),
-            (f"score_deal@{name}-{step}", ["stages/score.py", *at]),
-        ]
-    else:
-        cmds.append((f"score@{name}-{step}", ["stages/score.py", *at]))
-    cmds.append((f"select@{name}-{step}", ["stages/select_pool.py", *at, "--next", next_id]))
-    cmds.append((f"evaluate@{name}-{round_id}", ["stages/evaluate.py", *at]))
-    if deal:
-        cmds.append((f"analyze@{name}-{step}", ["stages/analyze.py", *at, "--next", next_id]))
+    kinds = [("train", round_id)] + ([("errors", step), ("difficulty", step), ("score_deal", step)] if deal else [("score", step)])
+    kinds += [("select", step), ("evaluate", round_id)] + ([("analyze", step)] if deal else [])
+    cmds = []
+    for kind, at in kinds:
+        stage = f"{kind}@{name}-{at}"
+        lock = project / "rounds" / kind / "dvc.lock"
+        found = (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).get(stage) if lock.is_file() else None
+        if found is None:
+            sys.exit(f"error: {lock}: no stage {stage}; run `make repro` in {project} first")
+        argv = shlex.split(found["cmd"])
+        cmds.append((stage, argv[1:] if argv[0] == "python" else argv))
     return cmds
 
 
@@ -70,7 +73,7 @@ def main() -> None:
     deal = args.method in params["deal_methods"]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "TQDM_DISABLE": "1"}
     env.pop("DEAL_STAGE_HOST", None)
-    commands = stage_commands(args.seed, args.method, args.round, next_id, deal)
+    commands = stage_commands(args.project, args.seed, args.method, args.round, deal)
     # 1) direct: each script imports torch itself
     direct = {name: timed_run([str(BIN / "python"), *cmd], args.project, env) for name, cmd in commands}
     # 2) and 3) beside one stage host: the script alone, then through dvc

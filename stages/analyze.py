@@ -22,7 +22,7 @@ delegate(__file__)
 
 from common import (  # noqa: E402
     atomic_path, check_seed, dataset_info, load_model, load_params, load_split, read_json, read_scores,
-    set_threads, split_ids, stage_args, train_config, write_json,
+    set_threads, split_ids, parse_stage_args, stage_parser, train_config, write_json,
 )
 
 EXAMPLES = 6  # test images in the map figure
@@ -33,7 +33,13 @@ def _finite(value):
 
 
 def main() -> None:
-    args = stage_args(__doc__, with_next=True)
+    args = parse_stage_args(stage_parser(
+        __doc__, with_next=True, model="the round's network with its difficulty branch (difficulty.pt)",
+        scores="its scores (scores.csv)", next_pool="the next round's pool (JSON: what the scores selected)",
+        out="the measures to write (JSON)", classes="the per-class table to write (CSV)",
+        maps="figure: test images, ground truth, difficulty, error (PNG)", levels="figure: one image in DE's levels (PNG)",
+        scatter="figure: per class, difficulty against 1 - IoU (PNG)",
+        selected="figure: the selected images with their difficulty maps (PNG)"))
     params = load_params()
     seed = check_seed(params, args.seed)
     import numpy as np
@@ -47,41 +53,39 @@ def main() -> None:
     set_threads(params)
     info_dict = dataset_info()
     info = DatasetInfo.from_dict(info_dict)
-    run = seed.run(args.method, args.round)
-    model = load_model(params, run / "difficulty.pt")
+    model = load_model(params, args.model)
     cfg = train_config(params, "segmentation", 1, epochs=1)
     method_cfg = params["method_cfg"][args.method]
     k, span = method_cfg.get("k", 8), method_cfg.get("span", "image")
 
     images, masks = load_split("test")
-    examples = example_indices(len(images), EXAMPLES, seed=seed.seed)
+    examples = example_indices(len(images), EXAMPLES, seed=seed)
     found = analyze_difficulty(model, InMemorySegmentation(images, masks), cfg, info.class_names, info.void_index, examples)
     summary, example_maps, example_errors = found["summary"], found["maps"], found["errors"]
 
-    figures = seed.figures / args.method / args.round
     chosen = np.array(examples)
-    with atomic_path(figures / "maps.png") as tmp:
+    with atomic_path(args.maps) as tmp:
         difficulty_map_figure(images[chosen].numpy(), masks[chosen].numpy(), np.stack([example_maps[i] for i in examples]),
                               np.stack([example_errors[i] for i in examples]), info, tmp,
                               title=f"{args.method} {args.round}", ids=[split_ids("test")[i] for i in examples])
-    with atomic_path(figures / "levels.png") as tmp:
+    with atomic_path(args.levels) as tmp:
         difficulty_levels_figure(images[examples[0]].numpy(), example_maps[examples[0]], k, span, tmp,
                                  title=f"{args.method} {args.round}: {k} difficulty levels ({span} span)")
-    with atomic_path(figures / "scatter.png") as tmp:
+    with atomic_path(args.scatter) as tmp:
         class_scatter(summary["rows"], tmp, rho=summary["spearman"], title=f"{args.method} {args.round}")
 
     # the images this round's scores selected, with their difficulty maps
-    added = read_json(seed.pool(args.next, args.method))["added"]
-    scores = dict(read_scores(run / "scores.csv"))
+    added = read_json(args.next_pool)["added"]
+    scores = dict(read_scores(args.scores))
     sel_images, sel_masks = load_split("train", added)
     sel_maps = torch.sigmoid(difficulty_logits_of(model, InMemorySegmentation(sel_images, sel_masks), cfg)).numpy()
-    with atomic_path(figures / "selected_difficulty.png") as tmp:
+    with atomic_path(args.selected) as tmp:
         selection_gallery(sel_images.numpy(), [scores[i] for i in added], added, tmp,
                           difficulty=sel_maps, title=f"{args.method}: selected after {args.round}")
 
-    with atomic_path(seed.eval / args.method / f"{args.round}_difficulty_classes.csv") as tmp:
+    with atomic_path(args.classes) as tmp:
         tmp.write_text(class_table_csv(summary["rows"]))
-    write_json(seed.eval / args.method / f"{args.round}_difficulty.json", {
+    write_json(args.out, {
         "spearman_difficulty_vs_1_minus_iou": _finite(summary["spearman"]),
         "auroc_difficulty_vs_error": _finite(summary["auroc"]),
         "mean_difficulty_error": _finite(summary["mean_difficulty_error"]),
@@ -89,7 +93,7 @@ def main() -> None:
         "error_share": summary["error_share"],
         "hardest": summary["hardest"],
     })
-    print(f"analyze: seed {seed.seed} {args.method} {args.round}: Spearman(difficulty, 1 - IoU) {summary['spearman']:.3f}, "
+    print(f"analyze: seed {seed} {args.method} {args.round}: Spearman(difficulty, 1 - IoU) {summary['spearman']:.3f}, "
           f"AUROC(difficulty -> error) {summary['auroc']:.3f}, hardest: {', '.join(summary['hardest'])}")
 
 

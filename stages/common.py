@@ -25,31 +25,10 @@ from deal import atomic  # noqa: E402
 from deal.atomic import atomic_dir, atomic_path, clear_stale  # noqa: E402,F401  (the stages' writes)
 from deal.config import ParamsError, check_params, known_train_size, parse_params, schedule  # noqa: E402
 
-PREPARED = Path("data/prepared")
-POOLS = Path("data/pools")
-RUNS = Path("runs")
-METRICS = Path("metrics")
-FIGURES = Path("figures")
-RESUME = Path("runs/.resume")  # last-epoch checkpoints of interrupted stages; not a DVC out
-
-
-class Seed:
-    """One active-learning seed's folders: data/pools/seed<N>, runs/seed<N>,
-    metrics/eval/seed<N>, figures/seed<N> (as the stage files spell them)."""
-
-    def __init__(self, seed: int):
-        self.seed, self.name = seed, f"seed{seed}"
-        self.pools, self.runs = POOLS / self.name, RUNS / self.name
-        self.eval, self.figures = METRICS / "eval" / self.name, FIGURES / self.name
-
-    def pool(self, round_id: str, method: str) -> Path:
-        return self.pools / round_id / f"{method}.json"
-
-    def run(self, method: str, round_id: str) -> Path:
-        return self.runs / method / round_id
-
-    def initial(self, kind: str) -> Path:
-        return self.runs / "initial" / kind
+# Every path a stage reads or writes is named in dvc.yaml and passed on the command line;
+# the one exception is not a DVC output: the last-epoch checkpoints of interrupted runs.
+RESUME = Path("runs/.resume")
+_prepared: Path | None = None  # the prepared arrays (--prepared), set by parse_stage_args
 
 
 def fail(lines) -> None:
@@ -67,8 +46,8 @@ def load_params(path: str | Path = "params.yaml", with_train_size: bool = True) 
     except (OSError, yaml.YAMLError) as exc:
         fail(f"{path}: cannot read params ({str(exc).splitlines()[0]}); fix it or restore it (git checkout {path})")
     train_size = known_train_size(params) if isinstance(params, dict) else None
-    if with_train_size and train_size is None and (PREPARED / "ids.json").is_file():
-        train_size = len(read_json(PREPARED / "ids.json")["train"])
+    if with_train_size and train_size is None and _prepared is not None and (_prepared / "ids.json").is_file():
+        train_size = len(read_json(_prepared / "ids.json")["train"])
     try:
         check_params(params, train_size=train_size)
     except ParamsError as exc:
@@ -270,25 +249,32 @@ def copy_file(src: str | Path, dst: str | Path) -> None:
 # ---------------------------------------------------------------- the prepared data
 
 
+def prepared() -> Path:
+    """The prepared arrays' folder this stage was given (--prepared)."""
+    if _prepared is None:
+        raise RuntimeError("this stage was not given --prepared")
+    return _prepared
+
+
 def dataset_info() -> dict:
-    return read_json(PREPARED / "info.json")
+    return read_json(prepared() / "info.json")
 
 
 def split_ids(split: str) -> list[str]:
-    return read_json(PREPARED / "ids.json")[split]
+    return read_json(prepared() / "ids.json")[split]
 
 
 def load_split(split: str, ids: list[str] | None = None):
     """uint8 tensors (images N x 3 x H x W, masks N x H x W) of `split`, in `ids` order."""
     import torch
 
-    images = read_npy(PREPARED / f"{split}_images.npy", mmap=True)
-    masks = read_npy(PREPARED / f"{split}_masks.npy", mmap=True)
+    images = read_npy(prepared() / f"{split}_images.npy", mmap=True)
+    masks = read_npy(prepared() / f"{split}_masks.npy", mmap=True)
     if ids is not None:
         position = {sid: i for i, sid in enumerate(split_ids(split))}
         missing = [sid for sid in ids if sid not in position]
         if missing:
-            fail(f"{PREPARED / 'ids.json'}: {missing[0]} is not in the {split} split; rerun `dvc repro prepare`")
+            fail(f"{prepared() / 'ids.json'}: {missing[0]} is not in the {split} split; rerun `dvc repro prepare`")
         order = np.array([position[sid] for sid in ids], dtype=np.int64)
         images, masks = images[order], masks[order]
     # np.array copies out of the read-only memory map
@@ -311,27 +297,44 @@ def round_index(params: dict, round_id: str) -> int:
     return ids.index(round_id)
 
 
-def seed_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, required=True, help="the active-learning seed (one of params.yaml's seeds)")
-
-
-def check_seed(params: dict, seed: int) -> Seed:
+def check_seed(params: dict, seed: int) -> int:
     """The stage's seed, which must be one of params.yaml's seeds (the stage files iterate over them)."""
     if seed not in params["seeds"]:
         fail(f"params.yaml: seeds: {params['seeds']} has no seed {seed}; the stage and params disagree, "
              "run `dvc repro` again (or add the seed)")
-    return Seed(seed)
+    return seed
 
 
-def stage_args(doc: str, with_next: bool = False) -> argparse.Namespace:
-    """--seed, --method and --round (and --next: the round whose pool a step writes) of a per-round stage."""
-    parser = argparse.ArgumentParser(description=doc)
-    seed_arg(parser)
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--round", required=True)
+def stage_parser(doc: str, per_round: bool = True, with_next: bool = False, with_prepared: bool = True,
+                 **paths: str) -> argparse.ArgumentParser:
+    """A stage's arguments: --seed, --method and --round (and --next) of a per-round stage,
+    --prepared, and one required path per keyword (`pool="its pool"` gives --pool PATH).
+    dvc.yaml names every path once, in the stage's deps, outs and command."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if per_round:
+        parser.add_argument("--seed", type=int, required=True, help="the active-learning seed (one of params.yaml's seeds)")
+        parser.add_argument("--method", required=True)
+        parser.add_argument("--round", required=True)
     if with_next:
         parser.add_argument("--next", required=True, help="the round whose pool this step writes or reads")
-    return parser.parse_args()
+    if with_prepared:
+        parser.add_argument("--prepared", type=Path, required=True, help="the prepared arrays (the prepare stage's output)")
+    for name, what in paths.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, help=what)
+    return parser
+
+
+def parse_stage_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    args = parser.parse_args()
+    if getattr(args, "prepared", None) is not None:
+        use_prepared(args.prepared)
+    return args
+
+
+def use_prepared(path: str | Path) -> None:
+    """Read the prepared arrays from `path` (stages: --prepared; tools such as bench/ scripts: their own option)."""
+    global _prepared
+    _prepared = Path(path)
 
 
 def checkpoint_rule():
@@ -348,7 +351,7 @@ def checkpoint_rule():
 def val_is_test() -> bool:
     """True when the validation and test splits share images (CamVid's test_split: val): a
     best-validation checkpoint would then be picked on the test set."""
-    ids = read_json(PREPARED / "ids.json")
+    ids = read_json(prepared() / "ids.json")
     return bool(set(ids["val"]) & set(ids["test"]))
 
 

@@ -14,13 +14,14 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    check_seed, dataset_info, load_model, load_params, load_split, read_pool, set_threads, stage_args,
+    check_seed, dataset_info, load_model, load_params, load_split, read_pool, set_threads, parse_stage_args, stage_parser,
     train_config, write_npy,
 )
 
 
 def main() -> None:
-    args = stage_args(__doc__)
+    args = parse_stage_args(stage_parser(__doc__, pool="the round's labeled pool (JSON)", model="the round's network",
+                                         out="the error masks to write (errors.npy)"))
     params = load_params()
     seed = check_seed(params, args.seed)
     import numpy as np
@@ -29,15 +30,14 @@ def main() -> None:
 
     set_threads(params)
     info = dataset_info()
-    run = seed.run(args.method, args.round)
-    model = load_model(params, run / "model.pt")
-    pool = read_pool(seed.pool(args.round, args.method))
+    model = load_model(params, args.model)
+    pool = read_pool(args.pool)
     cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
     labeled = InMemorySegmentation(*load_split("train", pool.labeled))
     packed = error_codes_of(model, labeled, cfg, info["void_index"]).numpy().astype(np.uint8)
-    write_npy(run / "errors.npy", packed)
+    write_npy(args.out, packed)
     share = float((packed == 1).sum() / max(1, (packed != 2).sum()))
-    print(f"errors: seed {seed.seed} {args.method} {args.round}: {len(pool.labeled)} labeled images, {100 * share:.2f} % of pixels wrong")
+    print(f"errors: seed {seed} {args.method} {args.round}: {len(pool.labeled)} labeled images, {100 * share:.2f} % of pixels wrong")
 
 
 if __name__ == "__main__":

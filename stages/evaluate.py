@@ -10,12 +10,13 @@ delegate(__file__)
 
 from common import (  # noqa: E402
     check_seed, dataset_info, load_model, load_params, load_split, read_json, round_index, set_threads,
-    split_ids, stage_args, train_config, write_json,
+    split_ids, parse_stage_args, stage_parser, train_config, write_json,
 )
 
 
 def main() -> None:
-    args = stage_args(__doc__)
+    args = parse_stage_args(stage_parser(__doc__, model="the round's network", record="its train.json",
+                                         out="the test scores to write (JSON)"))
     params = load_params()
     seed = check_seed(params, args.seed)
     from deal.data.memory import InMemorySegmentation
@@ -23,16 +24,15 @@ def main() -> None:
 
     set_threads(params)
     info = dataset_info()
-    run = seed.run(args.method, args.round)
-    model = load_model(params, run / "model.pt")
+    model = load_model(params, args.model)
     test_set = InMemorySegmentation(*load_split("test"))
     cfg = train_config(params, "segmentation", len(test_set), epochs=1)
     scores = evaluate(model, test_set, num_classes=info["num_classes"], void_index=info["void_index"], cfg=cfg)
-    record = read_json(run / "train.json")
+    record = read_json(args.record)
     labeled = record["labeled"]
     train_size = len(split_ids("train"))
     result = {
-        "seed": seed.seed,
+        "seed": seed,
         "method": args.method,
         "round": args.round,
         "round_index": round_index(params, args.round),
@@ -43,8 +43,8 @@ def main() -> None:
         "per_class_iou": dict(zip(info["class_names"], scores["per_class_iou"])),
         "checkpoint": record.get("checkpoint"),  # which weights train kept: best validation or last epoch
     }
-    write_json(seed.eval / args.method / f"{args.round}.json", result)
-    print(f"evaluate: seed {seed.seed} {args.method} {args.round}: {labeled} labeled ({result['percent_labeled']:.1f} %), "
+    write_json(args.out, result)
+    print(f"evaluate: seed {seed} {args.method} {args.round}: {labeled} labeled ({result['percent_labeled']:.1f} %), "
           f"test mIoU {scores['miou']:.4f}, pixel accuracy {scores['pixel_accuracy']:.4f}")
 
 

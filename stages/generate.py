@@ -8,7 +8,6 @@ dataset.synthetic, so `prepare` depends on them like on any data folder
     python stages/generate.py        # what `dvc repro generate` runs
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,13 +16,13 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import atomic_dir, clear_stale, load_params, write_json  # noqa: E402
-
-SYNTHETIC = Path("data/synthetic")
+from common import atomic_dir, clear_stale, load_params, parse_stage_args, stage_parser, write_json  # noqa: E402
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    args = parse_stage_args(stage_parser(__doc__, per_round=False, with_prepared=False,
+                                         out="the scenes' folder (params.yaml's dataset.path of the synthetic kind)"))
+    SYNTHETIC = args.out
     params = load_params(with_train_size=False)
     data = params["dataset"]
     if data["kind"] != "synthetic":

@@ -7,7 +7,6 @@ own, and within a seed the same for every method, so that methods compare
 paired by seed.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,26 +16,27 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
-from common import atomic_dir, check_seed, load_params, schedule, seed_arg, split_ids, write_json  # noqa: E402
+from common import atomic_dir, check_seed, load_params, parse_stage_args, schedule, split_ids, stage_parser, write_json  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    seed_arg(parser)
-    args = parser.parse_args()
+    parser = stage_parser(__doc__, per_round=False, initial="the seed's initial pool (JSON) to write",
+                          pools="the first round's folder of per-method pools to write")
+    parser.add_argument("--seed", type=int, required=True, help="the active-learning seed (one of params.yaml's seeds)")
+    args = parse_stage_args(parser)
     params = load_params()
     seed = check_seed(params, args.seed)
     from deal.data.pools import initial_pool
 
     train_ids = split_ids("train")
     size = schedule(params, len(train_ids))[0]  # load_params checked the budget against this split
-    pool = initial_pool(train_ids, size, seed=seed.seed).to_dict()
+    pool = initial_pool(train_ids, size, seed=seed).to_dict()
     first = params["rounds"][0]["id"]
-    write_json(seed.pools / "initial.json", pool)
-    with atomic_dir(seed.pools / first) as work:
+    write_json(args.initial, pool)
+    with atomic_dir(args.pools) as work:
         for method in params["methods"]:
             (work / f"{method}.json").write_text(json.dumps(pool, indent=2) + "\n")
-    print(f"init: seed {seed.seed}: initial pool of {size} images ({100 * size / len(train_ids):.1f} %), "
+    print(f"init: seed {seed}: initial pool of {size} images ({100 * size / len(train_ids):.1f} %), "
           f"round {first} pools for {', '.join(params['methods'])}")
 
 

@@ -13,7 +13,6 @@ seed's initial pool is drawn from it by init@<seed>.
     python stages/prepare.py        # what `dvc repro prepare` runs
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import PREPARED, atomic_dir, fail, load_params, schedule, write_json  # noqa: E402
+from common import atomic_dir, fail, load_params, parse_stage_args, schedule, stage_parser, write_json  # noqa: E402
 
 
 def open_dataset(params: dict):
@@ -49,7 +48,8 @@ def open_dataset(params: dict):
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    args = parse_stage_args(stage_parser(__doc__, per_round=False, with_prepared=False,
+                                         out="the prepared arrays' folder to write"))
     params = load_params(with_train_size=False)
     from deal.config import ParamsError, check_params
     from deal.data.base import DatasetError
@@ -71,7 +71,7 @@ def main() -> None:
     except ParamsError as exc:
         fail(exc.lines)
     initial = schedule(params, len(ids["train"]))[0]  # checked just above
-    with atomic_dir(PREPARED) as work:
+    with atomic_dir(args.out) as work:
         for split, split_ids in ids.items():
             images, masks = dataset.read_many(split_ids, size=size, progress=True)
             np.save(work / f"{split}_images.npy", images.numpy())

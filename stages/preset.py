@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from deal.atomic import write_text  # noqa: E402
 from deal.config import ParamsError, check_params  # noqa: E402
 from deal.methods import split_lists  # noqa: E402
 
@@ -73,10 +74,8 @@ def main() -> int:
         return 1
     header = f"{HEADER} from {args.preset} over the defaults\n"
     if args.out.exists():
-        args.out.with_name(args.out.name + ".bak").write_text(args.out.read_text())
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(header + yaml.safe_dump(params, sort_keys=False, default_flow_style=None))
-    tmp.replace(args.out)
+        write_text(args.out.with_name(args.out.name + ".bak"), args.out.read_text())
+    write_text(args.out, header + yaml.safe_dump(params, sort_keys=False, default_flow_style=None))
     print(f"preset: {args.preset} -> {args.out}" + (f" (data {params['dataset']['path']})" if args.data else ""))
     return 0
 

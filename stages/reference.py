@@ -17,13 +17,14 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    METRICS, checkpoint_rule, dataset_info, load_params, load_split, model_config, set_threads, train_config, write_json,
+    checkpoint_rule, dataset_info, load_params, load_split, model_config, parse_stage_args, set_threads, stage_parser, train_config, write_json,
 )
 
 
 def main() -> None:
+    args = parse_stage_args(stage_parser(__doc__, per_round=False, out="the full-data model's test scores to write (JSON)"))
     params = load_params()
-    out = METRICS / "reference.json"
+    out = args.out
     if not params.get("reference", {}).get("train", False):
         write_json(out, {"computed": False})
         print("reference: not computed (set reference.train: true for the full-data line)")

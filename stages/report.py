@@ -1,6 +1,9 @@
 """report: the active-learning curves of every seed, their bands and the paired comparison (no torch).
 
-From every evaluate stage of every seed in `seeds`:
+Every path comes from dvc.yaml's report stage: the evaluate and analyze
+outputs as patterns ({seed}, {method}, {round}), the reference, and each file
+written (named below by its default place). From every evaluate stage of
+every seed in `seeds`:
 - metrics/curves.csv: one row per (seed, method, round), a DVC plot (one line per seed);
 - metrics/curves_summary.csv: per (method, round) the number of seeds, mean, std
   and Student-t 95 % interval of mIoU, drawn by the DVC template
@@ -27,10 +30,17 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
-from common import METRICS, Seed, atomic_path, fail, load_params, read_json, write_json  # noqa: E402
+from common import atomic_path, fail, load_params, parse_stage_args, read_json, stage_parser, write_json  # noqa: E402
 
 
 def main() -> None:
+    args = parse_stage_args(stage_parser(
+        __doc__, per_round=False, with_prepared=False,
+        evaluations="an evaluate output's path, with {seed}, {method} and {round} in it",
+        analyses="an analyze output's path, with {seed}, {method} and {round} in it",
+        reference="the reference stage's output (JSON)", curves="curves.csv to write", bands="curves_summary.csv to write",
+        paired="paired.csv to write", difficulty="difficulty.csv to write", markdown="report.md to write",
+        summary="summary.json to write", figure="curves.png to write"))
     params = load_params()
     from deal.figures import plot_curves
     from deal.published import published
@@ -41,14 +51,14 @@ def main() -> None:
     for seed in seeds:
         for method in methods:
             for r in rounds:
-                row = read_stage_output(Seed(seed).eval / method / f"{r}.json", "evaluate")
+                row = read_stage_output(Path(str(args.evaluations).format(seed=seed, method=method, round=r)), "evaluate")
                 rows.append({**row, "seed": seed})  # the folder it was read from
-    reference = read_json(METRICS / "reference.json")
+    reference = read_json(args.reference)
     full = reference["miou"] if reference.get("computed") else None
     result = analyse(rows, methods, rounds, params["baseline_ref"])
     summary = result["summary"]
 
-    analysed = difficulty_rows(params, rows)  # the header alone when no DEAL method runs
+    analysed = difficulty_rows(params, rows, str(args.analyses))  # the header alone when no DEAL method runs
     last_step = params["steps"][-1]["cur"] if params["steps"] else None
     for method in dict.fromkeys(r["method"] for r in analysed):
         at_last = [r for r in analysed if r["method"] == method and r["round"] == last_step]
@@ -63,20 +73,20 @@ def main() -> None:
     if kept:  # what train kept: the best-validation weights, or the last epoch's where val is the test split
         text += f"\nWeights evaluated: {'; '.join(kept)}.\n"
     outputs = {
-        "curves.csv": curves_csv(rows),
-        "curves_summary.csv": summary_csv(result["bands"], full),
-        "paired.csv": paired_csv(result["comparison"]),
-        "difficulty.csv": csv_text(
+        args.curves: curves_csv(rows),
+        args.bands: summary_csv(result["bands"], full),
+        args.paired: paired_csv(result["comparison"]),
+        args.difficulty: csv_text(
             ["seed", "method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"],
             ([r["seed"], r["method"], r["round"], r["labeled"], f"{r['percent_labeled']:.4g}", number(r["auroc"]),
               number(r["spearman"]), number(r["error_share"])] for r in analysed)),
-        "report.md": text,
+        args.markdown: text,
     }
-    for name, content in outputs.items():
-        with atomic_path(METRICS / name) as tmp:
+    for path, content in outputs.items():
+        with atomic_path(path) as tmp:
             tmp.write_text(content)
-    write_json(METRICS / "summary.json", summary)
-    with atomic_path(METRICS / "curves.png") as tmp:
+    write_json(args.summary, summary)
+    with atomic_path(args.figure) as tmp:
         plot_curves(result["bands"], tmp, title=f"{kind}: mIoU vs labeled data ({len(seeds)} seed{'s' * (len(seeds) > 1)})",
                     reference=full, published=published(kind))
     print(text, end="")
@@ -87,14 +97,14 @@ def mean_of(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def difficulty_rows(params: dict, curve_rows: list[dict]) -> list[dict]:
-    """One row per seed, DEAL method in `methods` and step, from metrics/eval/seed<S>/<m>/<r>_difficulty.json."""
+def difficulty_rows(params: dict, curve_rows: list[dict], pattern: str) -> list[dict]:
+    """One row per seed, DEAL method in `methods` and step, from the analyze outputs (`pattern`)."""
     curve = {(r["seed"], r["method"], r["round"]): r for r in curve_rows}
     out = []
     for seed in params["seeds"]:
         for method in (m for m in params["methods"] if m in params["deal_methods"]):
             for step in params["steps"]:
-                found = read_stage_output(Seed(seed).eval / method / f"{step['cur']}_difficulty.json", "analyze")
+                found = read_stage_output(Path(pattern.format(seed=seed, method=method, round=step["cur"])), "analyze")
                 at = curve[(seed, method, step["cur"])]
                 out.append({"seed": seed, "method": method, "round": step["cur"], "labeled": at["labeled"],
                             "percent_labeled": at["percent_labeled"], "auroc": found["auroc_difficulty_vs_error"],

@@ -5,7 +5,7 @@ Each round only a seeded fraction `rho` of the unlabeled pool is scored
 VAAL trains its own VAE and discriminator here; learning loss reads the loss
 prediction module its train stage saved in model.pt; core-set's joint pick is
 written as scores (b - pick position) so that select takes it in order.
-Writes runs/seed<S>/<method>/<round>/scores.csv (id, score), highest first.
+Writes scores.csv (id, score), highest first, where --out says (rounds/score*/dvc.yaml).
 """
 
 import sys
@@ -18,12 +18,15 @@ delegate(__file__)
 
 from common import (  # noqa: E402
     atomic_path, check_device, check_seed, fail, load_model, load_params, load_split, read_pool, round_index,
-    set_threads, stage_args, train_config,
+    set_threads, parse_stage_args, stage_parser, train_config,
 )
 
 
 def main() -> None:
-    args = stage_args(__doc__)
+    parser = stage_parser(__doc__, pool="the round's pool (JSON)", out="the scores to write (scores.csv)")
+    parser.add_argument("--model", type=Path, help="the round's network: model.pt, or difficulty.pt for a DEAL method "
+                        "(every method but those that score from nothing)")
+    args = parse_stage_args(parser)
     params = load_params()
     al_seed = check_seed(params, args.seed)
     from deal.config import round_batch, round_seed
@@ -31,10 +34,9 @@ def main() -> None:
     from deal.methods import method
 
     spec = method(args.method)
-    run = al_seed.run(args.method, args.round)
-    pool = read_pool(al_seed.pool(args.round, args.method))
+    pool = read_pool(args.pool)
     options = params["method_cfg"][args.method]
-    seed = round_seed(al_seed.seed, round_index(params, args.round))
+    seed = round_seed(al_seed, round_index(params, args.round))
     candidates = subsample(pool.unlabeled, options["rho"], seed=seed)
     set_threads(params)
     inputs = {}
@@ -43,7 +45,9 @@ def main() -> None:
         inputs["cfg"] = train_config(params, "segmentation", len(candidates), epochs=1)
         inputs["candidates"] = load_split("train", candidates)
     if spec.reads_model:  # a DEAL method reads the network with its trained difficulty branch
-        inputs["model"] = load_model(params, run / ("difficulty.pt" if spec.difficulty else "model.pt"))
+        if args.model is None:
+            fail(f"score: {args.method} scores from the round's network; give --model (its dvc.yaml stage does)")
+        inputs["model"] = load_model(params, args.model)
     if spec.reads_labeled:
         inputs["labeled"] = load_split("train", pool.labeled)
     if spec.scores_from == "images":
@@ -54,11 +58,11 @@ def main() -> None:
         scores = score(args.method, options, candidates, seed=seed, batch=round_batch(params, args.round, len(pool.split_ids)),
                        report=lambda line: print(f"score: {line}"), **inputs)
     except ValueError as exc:  # a model.pt without the parts its method needs
-        fail(f"{run / 'model.pt'}: {exc}; rerun its train stage (dvc repro -f)")
+        fail(f"{args.model}: {exc}; rerun its train stage (dvc repro -f)")
     ranked = sorted(zip(candidates, scores), key=lambda p: (-p[1], p[0]))
-    with atomic_path(run / "scores.csv") as tmp:
+    with atomic_path(args.out) as tmp:
         tmp.write_text("id,score\n" + "".join(f"{sid},{score:.9g}\n" for sid, score in ranked))
-    print(f"score: seed {al_seed.seed} {args.method} {args.round}: {len(candidates)} of {len(pool.unlabeled)} unlabeled images "
+    print(f"score: seed {al_seed} {args.method} {args.round}: {len(candidates)} of {len(pool.unlabeled)} unlabeled images "
           f"scored (rho {options['rho']})")
 
 

@@ -12,8 +12,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
 from common import (  # noqa: E402
-    PREPARED, atomic_path, check_seed, fail, load_params, read_npy, read_pool, read_scores, split_ids,
-    stage_args, write_json,
+    atomic_path, check_seed, fail, load_params, prepared, read_npy, read_pool, read_scores, split_ids,
+    parse_stage_args, stage_parser, write_json,
 )
 
 
@@ -24,14 +24,16 @@ def draw_gallery(args, seed, chosen: list[str], scores: dict) -> None:
     from deal.methods import method
 
     position = {sid: i for i, sid in enumerate(split_ids("train"))}
-    images = read_npy(PREPARED / "train_images.npy", mmap=True)[[position[i] for i in chosen]]
+    images = read_npy(prepared() / "train_images.npy", mmap=True)[[position[i] for i in chosen]]
     scored = None if method(args.method).scores_from == "nothing" else [scores[i] for i in chosen]
-    with atomic_path(seed.figures / args.method / args.round / "selection.png") as tmp:
-        selection_gallery(np.asarray(images), scored, chosen, tmp, title=f"{args.method}: selected after {args.round} (seed {seed.seed})")
+    with atomic_path(args.gallery) as tmp:
+        selection_gallery(np.asarray(images), scored, chosen, tmp, title=f"{args.method}: selected after {args.round} (seed {seed})")
 
 
 def main() -> None:
-    args = stage_args(__doc__, with_next=True)
+    args = parse_stage_args(stage_parser(
+        __doc__, with_next=True, pool="the round's pool (JSON)", scores="its scores (scores.csv)",
+        out="the next round's pool to write (JSON)", gallery="the figure of the selected images to write (PNG)"))
     params = load_params()
     seed = check_seed(params, args.seed)
     from deal.acquisition.select import top_b
@@ -39,16 +41,16 @@ def main() -> None:
     from deal.config import round_batch
 
     batch = round_batch(params, args.round, len(split_ids("train")))
-    pool = read_pool(seed.pool(args.round, args.method))
-    scores_path = seed.run(args.method, args.round) / "scores.csv"
+    pool = read_pool(args.pool)
+    scores_path = args.scores
     rows = read_scores(scores_path)
     if len(rows) < batch:
         fail(f"{scores_path}: {len(rows)} images scored but budget.batch is {batch}; raise method_cfg.{args.method}.rho or lower the batch")
     chosen = top_b([sid for sid, _ in rows], [score for _, score in rows], batch)
     new_pool = pool.add(chosen)
-    write_json(seed.pool(args.next, args.method), {**new_pool.to_dict(), "added": chosen})
+    write_json(args.out, {**new_pool.to_dict(), "added": chosen})
     draw_gallery(args, seed, chosen, dict(rows))
-    print(f"select: seed {seed.seed} {args.method} {args.round} -> {args.next}: +{len(chosen)} images, {len(new_pool.labeled)} labeled")
+    print(f"select: seed {seed} {args.method} {args.round} -> {args.next}: +{len(chosen)} images, {len(new_pool.labeled)} labeled")
 
 
 if __name__ == "__main__":

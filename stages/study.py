@@ -35,12 +35,25 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import METRICS, atomic_path, fail, load_params, read_json, write_json  # noqa: E402
+from common import atomic_path, fail, load_params, read_json, write_json  # noqa: E402
 from deal.config import SYNTHETIC_PATH, ParamsError, check_params, parse_params  # noqa: E402
 
 IGNORED = (("seeds",), ("dataset", "path"))  # what may differ between a study's runs
+
+
+def stage_output(stage: str, name: str) -> Path:
+    """Where dvc.yaml's `stage` writes its file called `name` (outs, metrics or plots): dvc.yaml names it."""
+    spec = yaml.safe_load(Path("dvc.yaml").read_text())["stages"][stage]
+    for key in ("outs", "metrics", "plots"):
+        for entry in spec.get(key, []):
+            path = next(iter(entry)) if isinstance(entry, dict) else entry
+            if Path(path).name == name:
+                return Path(path)
+    fail(f"dvc.yaml: stage {stage} writes no {name}; restore dvc.yaml (git checkout dvc.yaml)")
 
 
 def recipe_of(params: dict) -> dict:
@@ -157,7 +170,7 @@ def collect(args) -> None:
         if changed:
             fail(f"params.yaml: differs from {recipe_path} in {', '.join(changed)}; a study's seeds share one recipe "
                  f"(python stages/study.py setup {study} --seeds ...), or start a new study folder")
-    curves = METRICS / "curves.csv"
+    curves = stage_output("report", "curves.csv")
     changed = pipeline_changes()
     if changed:
         fail(f"{curves}: not what params.yaml gives: `dvc status` lists {', '.join(changed[:3])}"
@@ -199,7 +212,7 @@ def collect(args) -> None:
             tmp.write_text(seed_text)
         manifest[str(seed)] = {"commit": commit(), **machine, "collected": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         print(f"study: {path}: seed {seed}, {count} rows")
-    reference = METRICS / "reference.json"
+    reference = stage_output("reference", "reference.json")
     if reference.is_file() and read_json(reference).get("computed"):
         write_json(study / "reference.json", read_json(reference))
     write_json(study / "seeds.json", dict(sorted(manifest.items(), key=lambda kv: int(kv[0]))))

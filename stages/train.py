@@ -1,7 +1,11 @@
 """train: the segmentation network (and, joint DEAL, its difficulty branch) on a labeled pool.
 
-    python stages/train.py --seed S --initial KIND          # a round-0 model of seed S shared by methods
-    python stages/train.py --seed S --method M --round R    # round R of method M, seed S
+    python stages/train.py --seed S --initial KIND --prepared P --pool POOL --out DIR
+        # a round-0 model of seed S shared by methods: DIR/model.pt and DIR/train.json
+    python stages/train.py --seed S --method M --round R --prepared P --pool POOL \
+        --initial-models DIR --model MODEL --record JSON     # round R of method M, seed S
+
+(dvc.yaml and rounds/train/dvc.yaml spell the paths.)
 
 Round 0, as published: every baseline starts from one plain segmentation
 network (KIND segmentation) and every DEAL method, with deal.mode joint,
@@ -17,7 +21,6 @@ the best-validation ones (train.json says which). An interrupted run resumes
 from its last epoch checkpoint in runs/.resume/.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,52 +31,59 @@ delegate(__file__)
 
 from common import (  # noqa: E402
     Resume, atomic_dir, check_pam_backward, check_seed, checkpoint_rule, copy_file, dataset_info, fail, load_params, load_split, model_config,
-    pam_backward_record, read_pool, round_index, run_key, runtime, save_state, seed_arg, set_threads, train_config,
+    pam_backward_record, read_pool, round_index, run_key, runtime, save_state, parse_stage_args, set_threads, stage_parser, train_config,
     write_json,
 )
 from deal.config import INITIAL_MODELS, initial_model, initial_models_trained, training_mode  # noqa: E402
 from deal.methods import method as lookup  # noqa: E402
 
+# inside a round-0 model's folder (dvc.yaml names the folder: train_initial's out)
+INITIAL_MODEL, INITIAL_RECORD = "model.pt", "train.json"
 
-def adopt_initial(params: dict, seed, method: str, out) -> None:
-    """Round 0 of `method`: a copy of the seed's shared round-0 model of its kind."""
+
+def adopt_initial(params: dict, seed: int, method: str, initial_models: Path, model: Path, record: Path) -> None:
+    """Round 0 of `method`: a copy of the seed's shared round-0 model of its kind (initial_models/<kind>)."""
     kind = initial_model(params, method)
-    src = seed.initial(kind)
-    if not (src / "model.pt").is_file():
-        fail(f"{src}: holds no {kind} round-0 model; rerun `dvc repro` so that train_initial@{seed.seed}-{kind} trains it")
-    copy_file(src / "train.json", out / "train.json")
-    copy_file(src / "model.pt", out / "model.pt")
-    print(f"train: seed {seed.seed} {method} {out.name} adopts the shared {kind} round-0 model")
+    src = initial_models / kind
+    if not (src / INITIAL_MODEL).is_file():
+        fail(f"{src}: holds no {kind} round-0 model; rerun `dvc repro` so that train_initial@{seed}-{kind} trains it")
+    copy_file(src / INITIAL_RECORD, record)
+    copy_file(src / INITIAL_MODEL, model)
+    print(f"train: seed {seed} {method} round 0 adopts the shared {kind} round-0 model")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    seed_arg(parser)
+    parser = stage_parser(__doc__, per_round=False, pool="the labeled pool to train on (JSON)")
+    parser.add_argument("--seed", type=int, required=True, help="the active-learning seed (one of params.yaml's seeds)")
     parser.add_argument("--initial", choices=INITIAL_MODELS, help="train the seed's shared round-0 model of this kind")
+    parser.add_argument("--out", type=Path, help="with --initial: the folder to write (model.pt, train.json)")
     parser.add_argument("--method")
     parser.add_argument("--round")
-    args = parser.parse_args()
-    if (args.initial is None) == (args.method is None or args.round is None):
-        parser.error("give --initial KIND, or --method and --round")
+    parser.add_argument("--initial-models", type=Path, help="the seed's round-0 models' folder (round 0 adopts one)")
+    parser.add_argument("--model", type=Path, help="the network to write (with --method and --round)")
+    parser.add_argument("--record", type=Path, help="its train.json to write")
+    args = parse_stage_args(parser)
+    if args.initial is not None and (args.out is None or args.method or args.round):
+        parser.error("--initial KIND goes with --out DIR (and no --method or --round)")
+    if args.initial is None and None in (args.method, args.round, args.initial_models, args.model, args.record):
+        parser.error("give --initial KIND --out DIR, or --method, --round, --initial-models, --model and --record")
     params = load_params()
     seed = check_seed(params, args.seed)
     spec = lookup(args.method) if args.method else None
     own_round0 = spec is not None and not spec.shares_round0
     if args.initial:
-        pool_path, out = seed.pools / "initial.json", seed.initial(args.initial)
+        out = args.out
         if args.initial not in initial_models_trained(params):
             with atomic_dir(out) as work:
                 write_json(work / "unused.json", {"kind": args.initial, "trained": False,
                                                   "reason": "deal.mode is decoupled: DEAL methods start from the plain network"})
-            print(f"train: seed {seed.seed}: deal.mode is decoupled, so no method starts from a joint round-0 model; "
+            print(f"train: seed {seed}: deal.mode is decoupled, so no method starts from a joint round-0 model; "
                   "not trained")
             return
-    else:
-        out = seed.run(args.method, args.round)
-        if round_index(params, args.round) == 0 and not own_round0:
-            adopt_initial(params, seed, args.method, out)
-            return
-        pool_path = seed.pool(args.round, args.method)
+    elif round_index(params, args.round) == 0 and not own_round0:
+        adopt_initial(params, seed, args.method, args.initial_models, args.model, args.record)
+        return
+    pool_path = args.pool
 
     from deal.data.memory import InMemorySegmentation
     from deal.data.transforms import train_transforms
@@ -91,16 +101,16 @@ def main() -> None:
     train_set = InMemorySegmentation(images, masks, transform=augment)
     val_set, checkpoint = checkpoint_rule()
     held_out = val_set is not None
-    cfg = train_config(params, "segmentation" if learning_loss else mode, len(train_set), seed=seed.seed)
+    cfg = train_config(params, "segmentation" if learning_loss else mode, len(train_set), seed=seed)
     options = params["method_train"][args.method] if args.method else {}
     config = model_config(params, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden"))
-    model = build_model(config, seed=seed.seed)
+    model = build_model(config, seed=seed)
     if config.difficulty:
         check_pam_backward(params, info["num_classes"])
 
-    stage = f"{seed.name}-initial-{args.initial}" if args.initial else f"{seed.name}-{args.method}-{args.round}"
+    stage = f"seed{seed}-initial-{args.initial}" if args.initial else f"seed{seed}-{args.method}-{args.round}"
     # a checkpoint resumes only this exact run: same configs, same images, same code
-    key = run_key(train=cfg, model=config, mode=mode, options=options, seed=seed.seed, runtime=runtime(params),
+    key = run_key(train=cfg, model=config, mode=mode, options=options, seed=seed, runtime=runtime(params),
                   dataset=info, images=images, masks=masks, val=val_set.images if val_set is not None else None,
                   val_masks=val_set.masks if val_set is not None else None, init=model.state_dict())
     resume = Resume(stage, key, "train")
@@ -114,18 +124,18 @@ def main() -> None:
     result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set,
                    resume=resume.load(), save_last=resume.save, extra_loss=extra_loss)
     record = {
-        "seed": seed.seed, "labeled": len(train_set), "epochs": cfg.epochs, "mode": mode, "checkpoint": checkpoint,
+        "seed": seed, "labeled": len(train_set), "epochs": cfg.epochs, "mode": mode, "checkpoint": checkpoint,
         "best_epoch": result.best_epoch, "best_val_miou": result.best_miou, "history": result.history,
     }
     if config.difficulty:  # the two backwards agree to float32 rounding, not bit for bit
         record["pam_backward"] = pam_backward_record(params, model)
     if args.initial:  # one folder, written whole: model.pt and train.json
         with atomic_dir(out) as work:
-            save_state(work / "model.pt", result.state_dict)
-            write_json(work / "train.json", record)
+            save_state(work / INITIAL_MODEL, result.state_dict)
+            write_json(work / INITIAL_RECORD, record)
     else:
-        save_state(out / "model.pt", result.state_dict)
-        write_json(out / "train.json", record)
+        save_state(args.model, result.state_dict)
+        write_json(args.record, record)
     resume.done()
     best = f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}" if held_out else \
         f"kept epoch {result.best_epoch} ({checkpoint})"

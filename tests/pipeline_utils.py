@@ -69,6 +69,17 @@ def target(stage: str) -> str:
     return stage if kind in TOP_LEVEL_STAGES or kind.endswith(".yaml") or ":" in kind else f"rounds/{kind}/dvc.yaml:{stage}"
 
 
+def stage_argv(root: Path, stage: str) -> list[str]:
+    """The command of `stage` (as `target` names it) as DVC ran it in `root`: its dvc.lock entry,
+    where dvc.yaml spelled the paths. For running one stage's script by hand."""
+    import shlex
+
+    file, _, name = target(stage).rpartition(":")
+    lock = root / (Path(file).parent if file else Path(".")) / "dvc.lock"
+    cmd = yaml.safe_load(lock.read_text())["stages"][name or stage]["cmd"]
+    return shlex.split(cmd)[1:]  # without `python`
+
+
 def repro(root: Path, *args: str) -> list[str]:
     """Run `dvc repro` beside a stage host (stage names as `target` takes them);
     return the stages that ran, without their rounds/<kind>/dvc.yaml: prefix."""

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from pipeline_utils import BIN, copy_repo, edit_params, env, repro, restore, run, tiny_params
+from pipeline_utils import BIN, copy_repo, edit_params, env, repro, restore, run, stage_argv, tiny_params
 
 pytestmark = pytest.mark.slow  # the real dvc repro end to end: `make test-fast` leaves them out
 
@@ -216,18 +216,18 @@ def test_new_weights_show_as_a_changed_dependency_of_training(tiny):
     assert "up to date" in run([DVC, "status"], tiny).stdout
 
 
-CORRUPT = {
-    "model": ("runs/seed0/deal_de/r1/model.pt", ["stages/evaluate.py", "--seed", "0", "--method", "deal_de", "--round", "r1"]),
-    "pool": ("data/pools/seed1/r1/random.json", ["stages/train.py", "--seed", "1", "--method", "random", "--round", "r1"]),
-    "errors": ("runs/seed0/deal_de/r0/errors.npy", ["stages/difficulty.py", "--seed", "0", "--method", "deal_de", "--round", "r0"]),
-    "scores": ("runs/seed1/random/r0/scores.csv",
-               ["stages/select_pool.py", "--seed", "1", "--method", "random", "--round", "r0", "--next", "r1"]),
+CORRUPT = {  # the input, the stage that reads it
+    "model": ("runs/seed0/deal_de/r1/model.pt", "evaluate@0-deal_de-r1"),
+    "pool": ("data/pools/seed1/r1/random.json", "train@1-random-r1"),
+    "errors": ("runs/seed0/deal_de/r0/errors.npy", "difficulty@0-deal_de-s0"),
+    "scores": ("runs/seed1/random/r0/scores.csv", "select@1-random-s0"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CORRUPT))
 def test_a_truncated_input_stops_its_stage_with_one_line_naming_it(tiny, case):
-    path, cmd = CORRUPT[case]
+    path, stage = CORRUPT[case]
+    cmd = stage_argv(tiny, stage)
     target = tiny / path
     data = target.read_bytes()
     target.write_bytes(data[: len(data) // 3] if case != "scores" else b"id,score\nx,not-a-number\n")
@@ -256,7 +256,7 @@ def test_leftover_temporaries_of_killed_writers_do_not_survive_the_rerun(tiny):
     (tiny / "data" / "pools" / "seed0" / f".r0.{gone}-k1ll3d.tmp").mkdir()  # init's atomic folder
     live = tiny / "metrics" / f".summary.json.{os.getpid()}-l1ve.tmp"  # a writer still running keeps its file
     live.write_bytes(b"")
-    ran = run([PY, "stages/report.py"], tiny)  # a stage removes them before it writes
+    ran = run([PY, *stage_argv(tiny, "report")], tiny)  # a stage removes them before it writes
     assert temp_files(tiny) == ["metrics/" + live.name], ran.stderr
     live.unlink()
     assert "up to date" in run([DVC, "status"], tiny).stdout
@@ -282,7 +282,7 @@ def test_select_killed_mid_write_leaves_nothing_after_its_rerun(tiny):
 def test_cuda_asked_for_on_a_machine_without_it_is_one_line(tiny):
     edit_params(tiny, lambda p: p["train"].update(device="cuda"))
     try:
-        done = run([PY, "stages/evaluate.py", "--seed", "0", "--method", "random", "--round", "r1"], tiny, check=False)
+        done = run([PY, *stage_argv(tiny, "evaluate@0-random-r1")], tiny, check=False)
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [
             "error: params.yaml: train.device: 'cuda', but this machine has 0 CUDA device(s); "
@@ -398,7 +398,7 @@ def test_a_split_list_outside_the_dataset_is_refused(tmp_path):
     root = copy_repo(tmp_path / "repo")
     edit_params(root, lambda p: (tiny_params(p, methods=("random",), rounds=1),
                                  p["dataset"].update(kind="folder", path=str(data))))
-    done = run([PY, "stages/prepare.py"], root, check=False)
+    done = run([PY, "stages/prepare.py", "--out", "data/prepared"], root, check=False)
     assert done.returncode == 1
     assert "is outside the dataset folder" in done.stderr and "password123" not in done.stderr + done.stdout
     assert not (root / "data" / "prepared").exists()
