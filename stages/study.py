@@ -45,15 +45,18 @@ from deal.config import SYNTHETIC_PATH, ParamsError, check_params, parse_params 
 IGNORED = (("seeds",), ("dataset", "path"))  # what may differ between a study's runs
 
 
-def stage_output(stage: str, name: str) -> Path:
-    """Where dvc.yaml's `stage` writes its file called `name` (outs, metrics or plots): dvc.yaml names it."""
-    spec = yaml.safe_load(Path("dvc.yaml").read_text())["stages"][stage]
+def stage_output(stage: str, name: str, required: bool = True) -> Path | None:
+    """Where dvc.yaml's `stage` writes its file called `name` (outs, metrics or plots): dvc.yaml names it.
+    None, when not `required`, for a pipeline without that stage or file."""
+    spec = yaml.safe_load(Path("dvc.yaml").read_text())["stages"].get(stage, {})
     for key in ("outs", "metrics", "plots"):
         for entry in spec.get(key, []):
             path = next(iter(entry)) if isinstance(entry, dict) else entry
             if Path(path).name == name:
                 return Path(path)
-    fail(f"dvc.yaml: stage {stage} writes no {name}; restore dvc.yaml (git checkout dvc.yaml)")
+    if required:
+        fail(f"dvc.yaml: stage {stage} writes no {name}; restore dvc.yaml (git checkout dvc.yaml)")
+    return None
 
 
 def recipe_of(params: dict) -> dict:
@@ -212,8 +215,8 @@ def collect(args) -> None:
             tmp.write_text(seed_text)
         manifest[str(seed)] = {"commit": commit(), **machine, "collected": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         print(f"study: {path}: seed {seed}, {count} rows")
-    reference = stage_output("reference", "reference.json")
-    if reference.is_file() and read_json(reference).get("computed"):
+    reference = stage_output("reference", "reference.json", required=False)
+    if reference is not None and reference.is_file() and read_json(reference).get("computed"):
         write_json(study / "reference.json", read_json(reference))
     write_json(study / "seeds.json", dict(sorted(manifest.items(), key=lambda kv: int(kv[0]))))
     assemble(args)

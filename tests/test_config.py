@@ -138,7 +138,7 @@ def test_a_stage_with_bad_params_exits_with_the_lines_and_writes_nothing(tmp_pat
     params = copy.deepcopy(PARAMS)
     params["methods"] = ["random", "entropy", "deal_ds", "deal_de", "qbc_typo"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    done = subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py")], cwd=tmp_path,
+    done = subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py"), "--out", "data/prepared"], cwd=tmp_path,
                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
