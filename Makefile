@@ -1,20 +1,42 @@
 # Set-up is idempotent: the venv is created once, and the install step
-# reruns only when pyproject.toml changes (stamp file).
+# reruns only when pyproject.toml or requirements.lock changes (stamp file).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# uv (put into the venv by pip, pinned) installs the same packages as pip several times
+# faster (README, Performance); INSTALLER=pip is the plain-pip path, and the uv path falls
+# back to it when uv cannot be had. Both install -c requirements.lock: the same venv.
+INSTALLER ?= uv
+UV_VERSION := 0.13.9
+PIP := $(BIN)/pip install --disable-pip-version-check -q
+# uv does not read pip's configuration: pass on the local wheel stores pip is pointed at
+# (find-links in $$PIP_FIND_LINKS or a pip.conf), where torch's wheel may lie
+FIND_LINKS = $$( { echo "$$PIP_FIND_LINKS"; $(BIN)/pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\(.*\)'$$/\1/p"; } \
+  | tr ' ' '\n' | sort -u | sed -n 's/^./--find-links &/p')
 
-.PHONY: venv test test-fast repro check methods preset clean-venv
+.PHONY: venv test test-fast repro check methods preset lock clean-venv
 
 venv: $(STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+ifeq ($(INSTALLER),uv)
+	{ $(PIP) uv==$(UV_VERSION) && $(BIN)/uv pip install --python $(BIN)/python $(FIND_LINKS) -q -c requirements.lock -e '.[test]'; } \
+	  || { echo "make: uv failed; installing with pip" >&2; $(PIP) -c requirements.lock -e '.[test]'; }
+else
+	$(PIP) -c requirements.lock -e '.[test]'
+endif
 	touch $(STAMP)
+
+# requirements.lock again from pyproject.toml's pins: what pip resolves in a fresh venv
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --disable-pip-version-check -q -e '.[test]'
+	{ head -3 requirements.lock; .lock-venv/bin/pip freeze | grep -v '^-e'; } > .requirements.lock.tmp
+	mv .requirements.lock.tmp requirements.lock && rm -rf .lock-venv
 
 # one pytest worker per core (pytest-xdist): the end-to-end tests run side by side (each
 # worker builds its own shared tiny run: xdist 3.8's loadgroup, which would keep them on one
