@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     p.add_argument("--classes", type=int, default=11)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--no-retain", action="store_true",
+                   help="leave glibc's allocator as it is (the stages call deal.runtime.retain_freed_memory)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the figures to this JSON file")
     a = p.parse_args(argv)
@@ -59,6 +61,10 @@ def main(argv=None) -> int:
 
     if a.threads:
         torch.set_num_threads(a.threads)
+    if not a.no_retain:
+        from deal.runtime import retain_freed_memory
+
+        retain_freed_memory()
     device = resolve_device(a.device)
     dtype = resolve_precision("auto", device)
     fmt = memory_format(dtype)

@@ -449,6 +449,10 @@ def check_device(name: str) -> None:
 
 
 def set_threads(params: dict) -> None:
+    """The torch stages' process set-up: train.threads, and freed memory kept for the next batch."""
+    from deal.runtime import retain_freed_memory
+
+    retain_freed_memory()
     threads = params["train"].get("threads") or 0
     if threads > 0:
         import torch
