@@ -24,7 +24,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 ifeq ($(INSTALLER),uv)
-	{ $(PIP) uv==$(UV_VERSION) && $(BIN)/uv pip install --python $(BIN)/python $(FIND_LINKS) -q -c requirements.lock -e '.[test]'; } \
+	{ $(PIP) uv==$(UV_VERSION) && $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode $(FIND_LINKS) -q -c requirements.lock -e '.[test]'; } \
 	  || { echo "make: uv failed; installing with pip" >&2; $(PIP) -c requirements.lock -e '.[test]'; }
 else
 	$(PIP) -c requirements.lock -e '.[test]'
