@@ -34,7 +34,7 @@ def _finite(value):
 
 def main() -> None:
     args = parse_stage_args(stage_parser(
-        __doc__, with_next=True, model="the round's network with its difficulty branch (difficulty.pt)",
+        __doc__, model="the round's network with its difficulty branch (difficulty.pt)",
         scores="its scores (scores.csv)", next_pool="the next round's pool (JSON: what the scores selected)",
         out="the measures to write (JSON)", classes="the per-class table to write (CSV)",
         maps="figure: test images, ground truth, difficulty, error (PNG)", levels="figure: one image in DE's levels (PNG)",
