@@ -331,31 +331,53 @@ def example_indices(count: int, n: int, seed: int) -> list[int]:
 
 
 def analyze_difficulty(model, dataset, cfg, class_names: Sequence[str], void_index: int,
-                       examples: Sequence[int] = ()) -> dict:
+                       examples: Sequence[int] = (), iou: Sequence[float] | None = None) -> dict:
     """One pass of `model` (with its difficulty branch) over `dataset` (test images and
-    masks): `summary` (DifficultyAnalysis.summary, with the IoU of the same pass) and,
-    for the positions `examples`, their difficulty maps and error codes (`maps`,
-    `errors`: position -> H x W array) for the figures. `cfg`: deal.training.TrainConfig."""
+    masks): `summary` (DifficultyAnalysis.summary) and, for the positions `examples`,
+    their difficulty maps and error codes (`maps`, `errors`: position -> H x W array) for
+    the figures. `iou`: the per-class IoU of the same network on `dataset`, when an
+    evaluation already measured it (else the IoU of this pass). `cfg`:
+    deal.training.TrainConfig."""
     import torch
 
     from deal.metrics import ConfusionMatrix
     from deal.training import predict
 
     analysis = DifficultyAnalysis(len(class_names), void_index)
-    confusion = ConfusionMatrix(len(class_names), void_index)
+    confusion = ConfusionMatrix(len(class_names), void_index) if iou is None else None
     wanted, maps, errors, start = set(examples), {}, {}, 0
     for out, target in predict(model, dataset, cfg):
         prediction = out.logits.argmax(dim=1)
         difficulty = torch.sigmoid(out.difficulty_logits.float())[:, 0]
         analysis.update(difficulty, target, prediction=prediction)
-        confusion.update(target, prediction)
+        if confusion is not None:
+            confusion.update(target, prediction)
         for i in range(len(target)):
             if start + i in wanted:
                 maps[start + i] = difficulty[i].cpu().numpy()
                 errors[start + i] = error_codes(prediction[i], target[i], void_index)
         start += len(target)
-    summary = analysis.summary(class_names, confusion.compute()["per_class_iou"])
+    summary = analysis.summary(class_names, confusion.compute()["per_class_iou"] if iou is None else list(iou))
     return {"summary": summary, "maps": maps, "errors": errors}
+
+
+def branch_measures(logits, errors, loss: str) -> dict:
+    """How the difficulty branch's logits (N x H x W) fit the error masks `errors` (0/1/2,
+    the errors stage's packing) of the same images: ``labeled_bce``, the branch's training
+    loss `loss` (deal.losses.DIFFICULTY_LOSSES) over the non-void pixels, and
+    ``labeled_auroc``, the AUROC of sigmoid(logits) as a predictor of error (None when one
+    kind of pixel is absent)."""
+    import torch
+
+    from deal.losses import DIFFICULTY_LOSSES
+
+    logits = torch.as_tensor(logits).float()
+    errors = torch.as_tensor(errors)
+    valid = errors != VOID
+    target = (errors == ERROR).float()
+    bce = DIFFICULTY_LOSSES[loss](logits, target, valid)
+    found = auroc(torch.sigmoid(logits)[valid].numpy(), target[valid].numpy())
+    return {"labeled_bce": float(bce), "labeled_auroc": None if math.isnan(found) else found}
 
 
 def class_table_csv(rows: Sequence[dict]) -> str:

@@ -21,7 +21,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    atomic_path, check_seed, dataset_info, load_model, load_params, load_split, read_json, read_scores,
+    atomic_path, check_seed, dataset_info, fail, load_model, load_params, load_split, read_json, read_scores,
     set_threads, split_ids, parse_stage_args, stage_parser, train_config, write_json,
 )
 
@@ -32,9 +32,19 @@ def _finite(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def evaluated_iou(path, class_names) -> list[float]:
+    """The per-class IoU evaluate measured on the test split: difficulty.pt segments as model.pt
+    does (joint: the same weights; decoupled: the network frozen), so it is not measured again."""
+    per_class = read_json(path).get("per_class_iou") or {}
+    if list(per_class) != list(class_names):
+        fail(f"{path}: its classes are not the prepared data's; rerun its evaluate stage (dvc repro)")
+    return [float("nan") if v is None else float(v) for v in per_class.values()]
+
+
 def main() -> None:
     args = parse_stage_args(stage_parser(
         __doc__, model="the round's network with its difficulty branch (difficulty.pt)",
+        evaluation="the round's evaluation (evaluate's JSON: the per-class IoU of the same segmentation)",
         scores="its scores (scores.csv)", next_pool="the next round's pool (JSON: what the scores selected)",
         out="the measures to write (JSON)", classes="the per-class table to write (CSV)",
         maps="figure: test images, ground truth, difficulty, error (PNG)", levels="figure: one image in DE's levels (PNG)",
@@ -60,7 +70,9 @@ def main() -> None:
 
     images, masks = load_split("test")
     examples = example_indices(len(images), EXAMPLES, seed=seed)
-    found = analyze_difficulty(model, InMemorySegmentation(images, masks), cfg, info.class_names, info.void_index, examples)
+    iou = evaluated_iou(args.evaluation, info.class_names)
+    found = analyze_difficulty(model, InMemorySegmentation(images, masks), cfg, info.class_names, info.void_index, examples,
+                               iou=iou)
     summary, example_maps, example_errors = found["summary"], found["maps"], found["errors"]
 
     chosen = np.array(examples)

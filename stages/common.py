@@ -241,6 +241,14 @@ class Resume:
         clear_stale(self.path)
 
 
+def file_sha256(path: str | Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except FileNotFoundError:
+        missing(path)
+
+
 def copy_file(src: str | Path, dst: str | Path) -> None:
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)

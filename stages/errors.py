@@ -3,6 +3,11 @@
 Writes one array per round, runs/seed<S>/<method>/<round>/errors.npy, N x H x W uint8
 (0 right, 1 error, 2 void), rows in the pool's sorted labeled order: one file
 instead of hundreds of masks keeps a cloud remote to one request a round.
+
+Beside it, errors.json: the share of wrong pixels and, when the network carries
+its difficulty branch (deal.mode joint), the branch measured against these masks
+on the same pass (deal.loss and the AUROC of difficulty -> error, with gamma):
+the difficulty stage then takes the branch as it is, with no second pass.
 """
 
 import sys
@@ -14,18 +19,20 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    check_seed, dataset_info, load_model, load_params, load_split, read_pool, set_threads, parse_stage_args, stage_parser,
-    train_config, write_npy,
+    check_seed, dataset_info, file_sha256, load_model, load_params, load_split, read_pool, set_threads, parse_stage_args, stage_parser,
+    train_config, write_json, write_npy,
 )
 
 
 def main() -> None:
     args = parse_stage_args(stage_parser(__doc__, pool="the round's labeled pool (JSON)", model="the round's network",
-                                         out="the error masks to write (errors.npy)"))
+                                         out="the error masks to write (errors.npy)",
+                                         record="their summary to write (errors.json)"))
     params = load_params()
     seed = check_seed(params, args.seed)
     import numpy as np
     from deal.data.memory import InMemorySegmentation
+    from deal.analysis import branch_measures
     from deal.training import error_codes_of
 
     set_threads(params)
@@ -34,9 +41,17 @@ def main() -> None:
     pool = read_pool(args.pool)
     cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
     labeled = InMemorySegmentation(*load_split("train", pool.labeled))
-    packed = error_codes_of(model, labeled, cfg, info["void_index"]).numpy().astype(np.uint8)
-    write_npy(args.out, packed)
+    codes, difficulty_logits = error_codes_of(model, labeled, cfg, info["void_index"])
+    packed = codes.numpy().astype(np.uint8)
     share = float((packed == 1).sum() / max(1, (packed != 2).sum()))
+    branch = None
+    if difficulty_logits is not None:
+        loss = params["deal"]["loss"]
+        # the file measured, so that the difficulty stage takes that branch and no other
+        branch = {"model_sha256": file_sha256(args.model), "loss": loss, **branch_measures(difficulty_logits, codes, loss),
+                  "gamma": float(model.difficulty.attention.gamma.detach())}
+    write_npy(args.out, packed)
+    write_json(args.record, {"labeled": len(pool.labeled), "error_share": share, "difficulty_branch": branch})
     print(f"errors: seed {seed} {args.method} {args.round}: {len(pool.labeled)} labeled images, {100 * share:.2f} % of pixels wrong")
 
 

@@ -219,7 +219,8 @@ def test_new_weights_show_as_a_changed_dependency_of_training(tiny):
 CORRUPT = {  # the input, the stage that reads it
     "model": ("runs/seed0/deal_de/r1/model.pt", "evaluate@0-deal_de-r1"),
     "pool": ("data/pools/seed1/r1/random.json", "train@1-random-r1"),
-    "errors": ("runs/seed0/deal_de/r0/errors.npy", "difficulty@0-deal_de-s0"),
+    "errors": ("runs/seed0/deal_de/r0/errors.json", "difficulty@0-deal_de-s0"),  # joint mode reads the record
+    "evaluation": ("metrics/eval/seed0/deal_de/r0.json", "analyze@0-deal_de-s0"),
     "scores": ("runs/seed1/random/r0/scores.csv", "select@1-random-s0"),
 }
 
@@ -242,6 +243,30 @@ def test_a_truncated_input_stops_its_stage_with_one_line_naming_it(tiny, case):
         assert after == before, "a failed stage wrote something"
     finally:
         target.write_bytes(data)
+
+
+def test_joint_difficulty_takes_the_branch_errors_measured_and_no_other(tiny):
+    """deal.mode joint: the network runs over the labeled pool once (errors); the difficulty
+    stage copies model.pt and the measures of that pass, and refuses a record of another network."""
+    run_dir = tiny / "runs" / "seed0" / "deal_de" / "r0"
+    assert (run_dir / "difficulty.pt").read_bytes() == (run_dir / "model.pt").read_bytes()
+    measured = json.loads((run_dir / "errors.json").read_text())["difficulty_branch"]
+    taken = json.loads((run_dir / "difficulty.json").read_text())
+    assert taken["mode"] == "joint" and 0.0 <= taken["labeled_auroc"] <= 1.0
+    assert {k: taken[k] for k in ("labeled_bce", "labeled_auroc", "gamma")} == \
+        {k: measured[k] for k in ("labeled_bce", "labeled_auroc", "gamma")}
+    record = run_dir / "errors.json"
+    data = record.read_bytes()
+    record.write_text(json.dumps({**json.loads(data), "difficulty_branch": {**measured, "model_sha256": "0" * 64}}))
+    try:
+        before = {p: p.stat().st_mtime_ns for p in (tiny / "runs").rglob("*") if p.is_file()}
+        done = run([PY, *stage_argv(tiny, "difficulty@0-deal_de-s0")], tiny, check=False)
+        assert done.returncode == 1
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "measured another network than" in lines[0] and "errors stage" in lines[0], done.stderr
+        assert {p: p.stat().st_mtime_ns for p in (tiny / "runs").rglob("*") if p.is_file()} == before
+    finally:
+        record.write_bytes(data)
 
 
 def test_leftover_temporaries_of_killed_writers_do_not_survive_the_rerun(tiny):
