@@ -15,7 +15,7 @@ PIP := $(BIN)/pip install --disable-pip-version-check -q
 FIND_LINKS = $$( { echo "$$PIP_FIND_LINKS"; $(BIN)/pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\(.*\)'$$/\1/p"; } \
   | tr ' ' '\n' | sort -u | sed -n 's/^./--find-links &/p')
 
-.PHONY: venv test test-fast repro check methods preset lock clean-venv
+.PHONY: venv test test-fast repro check methods preset lock clean-venv stage status metrics plots
 
 venv: $(STAMP)
 
@@ -72,6 +72,24 @@ endif
 endif
 preset: $(STAMP)
 	$(BIN)/python stages/preset.py presets/$(PRESET).yaml $(if $(DATA),--data $(DATA)) $(foreach kv,$(SET),--set $(kv))
+
+# One stage (and what it needs) by the name `dvc repro` prints: make stage NAME=train@0-deal_de-r1
+# (DVC itself wants the stage's file first: stages/target.py writes it).
+stage: $(STAMP)
+	@test -n "$(NAME)" || { echo "make: give NAME, e.g. make stage NAME=train@0-deal_de-r1" >&2; exit 2; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python stages/host.py dvc repro $$($(BIN)/python stages/target.py $(NAME))
+
+# What would run (make status, or make status NAME=evaluate@0-deal_de-r1), the comparison
+# numbers per method (make metrics), and the curves and last round's figures (make plots:
+# dvc_plots/index.html).
+status: $(STAMP)
+	$(BIN)/dvc status $(if $(NAME),$$($(BIN)/python stages/target.py $(NAME)))
+
+metrics: $(STAMP)
+	$(BIN)/dvc metrics show
+
+plots: $(STAMP)
+	$(BIN)/dvc plots show
 
 clean-venv:
 	rm -rf $(VENV)

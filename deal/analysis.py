@@ -334,8 +334,8 @@ def analyze_difficulty(model, dataset, cfg, class_names: Sequence[str], void_ind
                        examples: Sequence[int] = (), iou: Sequence[float] | None = None) -> dict:
     """One pass of `model` (with its difficulty branch) over `dataset` (test images and
     masks): `summary` (DifficultyAnalysis.summary) and, for the positions `examples`,
-    their difficulty maps and error codes (`maps`, `errors`: position -> H x W array) for
-    the figures. `iou`: the per-class IoU of the same network on `dataset`, when an
+    their difficulty maps, error codes and predicted train ids (`maps`, `errors`,
+    `predictions`: position -> H x W array) for the figures. `iou`: the per-class IoU of the same network on `dataset`, when an
     evaluation already measured it (else the IoU of this pass). `cfg`:
     deal.training.TrainConfig."""
     import torch
@@ -345,7 +345,7 @@ def analyze_difficulty(model, dataset, cfg, class_names: Sequence[str], void_ind
 
     analysis = DifficultyAnalysis(len(class_names), void_index)
     confusion = ConfusionMatrix(len(class_names), void_index) if iou is None else None
-    wanted, maps, errors, start = set(examples), {}, {}, 0
+    wanted, maps, errors, predictions, start = set(examples), {}, {}, {}, 0
     for out, target in predict(model, dataset, cfg):
         prediction = out.logits.argmax(dim=1)
         difficulty = torch.sigmoid(out.difficulty_logits.float())[:, 0]
@@ -356,9 +356,10 @@ def analyze_difficulty(model, dataset, cfg, class_names: Sequence[str], void_ind
             if start + i in wanted:
                 maps[start + i] = difficulty[i].cpu().numpy()
                 errors[start + i] = error_codes(prediction[i], target[i], void_index)
+                predictions[start + i] = prediction[i].cpu().numpy().astype(np.uint8)
         start += len(target)
     summary = analysis.summary(class_names, confusion.compute()["per_class_iou"] if iou is None else list(iou))
-    return {"summary": summary, "maps": maps, "errors": errors}
+    return {"summary": summary, "maps": maps, "errors": errors, "predictions": predictions}
 
 
 def branch_measures(logits, errors, loss: str) -> dict:

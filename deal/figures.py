@@ -10,7 +10,9 @@ and the same inputs give the same bytes:
   ``panel_h = CAPTION_PX + image_h + PAD_PX``;
 * a title band of ``TITLE_PX`` on top when there is a title, a colour-bar
   band of ``COLORBAR_PX`` on the right when there is a colour bar;
-* ``width = cols * panel_w + right``, ``height = title + rows * panel_h``
+* a legend band of ``bottom`` pixels under the panels when there is a class
+  legend (``LEGEND_ROW_PX`` a row of ``LEGEND_COLS`` classes, plus ``PAD_PX``);
+* ``width = cols * panel_w + right``, ``height = title + rows * panel_h + bottom``
   (``Layout.size``, in PIL's ``(width, height)`` order), at ``DPI`` dots per
   inch: 2.4 inches per panel at 100 dpi.
 
@@ -21,8 +23,9 @@ objects on an Agg canvas (no pyplot state, nothing to close), saved with
 
 The figures:
 
-1. ``difficulty_map_figure``: one row per image, 4 columns
-   ``image | ground truth | difficulty | error``, one shared colour bar.
+1. ``difficulty_map_figure``: one row per image, 5 columns
+   ``image | ground truth | prediction | difficulty | error``, one shared
+   colour bar, the classes' colours in a legend band below.
 2. ``difficulty_levels_figure``: ``image``, ``difficulty``, then one panel
    per DE level, ``LEVEL_COLS`` panels per row.
 3. ``selection_gallery``: the selected images, ``GALLERY_COLS`` per row,
@@ -53,6 +56,8 @@ PAD_PX = 8
 CAPTION_PX = 30
 TITLE_PX = 32
 COLORBAR_PX = 64
+LEGEND_ROW_PX = 16
+LEGEND_COLS = 10
 CAPTION_FONT = 7
 TITLE_FONT = 10
 #: Colormap of the difficulty (0 black .. 1 pale yellow), on a fixed [0, 1] scale.
@@ -79,6 +84,7 @@ class Layout:
     image_h: int
     title: int = 0
     right: int = 0
+    bottom: int = 0
     caption: int = CAPTION_PX
     pad: int = PAD_PX
     dpi: int = DPI
@@ -97,7 +103,7 @@ class Layout:
 
     @property
     def height(self) -> int:
-        return self.title + self.rows * self.panel_h
+        return self.title + self.rows * self.panel_h + self.bottom
 
     @property
     def size(self) -> tuple[int, int]:
@@ -115,10 +121,12 @@ def _image_h(height: int, width: int) -> int:
     return max(1, int(round(IMAGE_W_PX * height / width)))
 
 
-def map_layout(n: int, height: int, width: int, title: bool = False) -> Layout:
-    """Layout of ``difficulty_map_figure`` for ``n`` images of ``height x width``."""
-    return Layout(rows=n, cols=4, image_w=IMAGE_W_PX, image_h=_image_h(height, width),
-                  title=TITLE_PX if title else 0, right=COLORBAR_PX)
+def map_layout(n: int, height: int, width: int, title: bool = False, legend_entries: int = 0) -> Layout:
+    """Layout of ``difficulty_map_figure`` for ``n`` images of ``height x width`` and a
+    class legend of ``legend_entries`` entries (the classes and void)."""
+    legend = PAD_PX + LEGEND_ROW_PX * math.ceil(legend_entries / LEGEND_COLS) if legend_entries else 0
+    return Layout(rows=n, cols=5, image_w=IMAGE_W_PX, image_h=_image_h(height, width),
+                  title=TITLE_PX if title else 0, right=COLORBAR_PX, bottom=legend)
 
 
 def levels_layout(k: int, height: int, width: int, cols: int = LEVEL_COLS) -> Layout:
@@ -215,11 +223,13 @@ def _short_id(sample_id, limit: int = 30) -> str:
 # --------------------------------------------------------------------------- 1. maps
 
 
-def difficulty_map_figure(images, masks, difficulty, errors, info, path, title: str | None = None,
+def difficulty_map_figure(images, masks, predictions, difficulty, errors, info, path, title: str | None = None,
                           ids: Sequence[str] | None = None, vmax: float = 1.0) -> Layout:
-    """Rows of ``image | ground truth | difficulty | error`` (the paper's table).
+    """Rows of ``image | ground truth | prediction | difficulty | error`` (the paper's
+    table, with the prediction the errors come from), and a legend of the classes.
 
-    ``images`` uint8 ``N x 3 x H x W``; ``masks`` ``N x H x W`` train ids;
+    ``images`` uint8 ``N x 3 x H x W``; ``masks`` and ``predictions`` ``N x H x W``
+    train ids (the prediction's void-labelled pixels drawn as void too);
     ``difficulty`` ``N x H x W`` (or ``N x 1 x H x W``) in (0, 1), drawn with
     ``CMAP`` on ``[0, vmax]`` and one colour bar; ``errors`` ``N x H x W``, 0
     right (black), 1 error (white), 2 void (grey; pixels where ``mask ==
@@ -232,13 +242,15 @@ def difficulty_map_figure(images, masks, difficulty, errors, info, path, title: 
     n = imgs.shape[0]
     d = _maps(difficulty, n)
     e = _np(errors).astype(np.int64)
-    if m.shape != d.shape or e.shape != d.shape or imgs.shape[-2:] != d.shape[-2:]:
+    pred = _np(predictions)
+    if m.shape != d.shape or e.shape != d.shape or pred.shape != d.shape or imgs.shape[-2:] != d.shape[-2:]:
         raise ValueError(
-            f"shapes differ: images {imgs.shape}, masks {m.shape}, difficulty {d.shape}, errors {e.shape}"
+            f"shapes differ: images {imgs.shape}, masks {m.shape}, predictions {pred.shape}, "
+            f"difficulty {d.shape}, errors {e.shape}"
         )
     if n == 0:
         raise ValueError("difficulty_map_figure needs at least one image")
-    layout = map_layout(n, d.shape[1], d.shape[2], title=bool(title))
+    layout = map_layout(n, d.shape[1], d.shape[2], title=bool(title), legend_entries=info.num_classes + 1)
     fig = _figure(*layout.size)
     if title:
         _title(fig, layout, title)
@@ -256,22 +268,37 @@ def difficulty_map_figure(images, masks, difficulty, errors, info, path, title: 
         _show(ax, info.colorize(m[r]))
         _caption(ax, "ground truth")
         ax = _axes(fig, layout, r, 2)
+        _show(ax, info.colorize(np.where(m[r] == info.void_index, info.void_index, pred[r])))
+        _caption(ax, "prediction\n(void where the ground truth is)")
+        ax = _axes(fig, layout, r, 3)
         im = _show_map(ax, d[r], vmax)
         _caption(ax, f"difficulty\nmean {float(d[r].mean()):.3f}")
-        ax = _axes(fig, layout, r, 3)
+        ax = _axes(fig, layout, r, 4)
         _show(ax, ERROR_COLORS[codes])
         _caption(ax, f"error (white), void (grey)\n{share:.1f} % wrong")
     # One colour bar for every row: the maps share the [0, vmax] scale.
-    top = layout.image_box(0, 3)[1]
-    bottom = layout.image_box(n - 1, 3)[3]
+    top = layout.image_box(0, 4)[1]
+    bottom = layout.image_box(n - 1, 4)[3]
     fw, fh = fig.bbox.width, fig.bbox.height
     x0 = layout.cols * layout.panel_w + 6
     cax = fig.add_axes((x0 / fw, 1 - bottom / fh, 12 / fw, (bottom - top) / fh))
     cb = fig.colorbar(im, cax=cax)
     cb.ax.tick_params(labelsize=CAPTION_FONT)
     cb.set_label("difficulty $M^d$", fontsize=CAPTION_FONT)
+    _class_legend(fig, layout, info)
     _save(fig, path)
     return layout
+
+
+def _class_legend(fig, layout: Layout, info) -> None:
+    """The classes' colours (ground truth and prediction), in the band under the panels."""
+    from matplotlib.patches import Patch
+
+    colours = [np.asarray(c) / 255.0 for c in info.palette] + [np.asarray(info.void_color) / 255.0]
+    names = list(info.class_names) + ["void"]
+    handles = [Patch(facecolor=c, edgecolor="black", linewidth=0.4, label=name) for c, name in zip(colours, names)]
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=min(LEGEND_COLS, len(handles)),
+               fontsize=CAPTION_FONT, frameon=False, handlelength=1.2, columnspacing=1.2, borderaxespad=0.2)
 
 
 # --------------------------------------------------------------------------- 2. levels
@@ -418,12 +445,12 @@ def class_scatter(rows: Sequence[dict], path, rho: float | None = None, y: str =
             continue
         colour = np.asarray(palette[i]) / 255.0 if palette is not None else "tab:blue"
         ax.scatter([x], [v], s=36, color=colour, edgecolors="black", linewidths=0.6, zorder=3)
-        ax.annotate(r["class"], (x, v), xytext=(4, 4), textcoords="offset points", fontsize=8)
         shown.append(r)
     ax.set_xlabel("mean difficulty of the class's pixels")
     ax.set_ylabel("1 - IoU" if y == "one_minus_iou" else "IoU")
     ax.grid(True, alpha=0.3)
     ax.margins(0.12)
+    _place_labels(fig, ax, [(r["mean_difficulty"], r[y], r["class"]) for r in shown])
     rho_text = "n/a" if rho is None or math.isnan(rho) else f"{rho:+.3f}"
     head = f"Spearman ρ (mean difficulty vs 1 - IoU) = {rho_text} over {len(shown)} classes"
     fig.text(0.5, 1 - 20 / fig.bbox.height, f"{title}\n{head}" if title else head,
@@ -433,6 +460,38 @@ def class_scatter(rows: Sequence[dict], path, rho: float | None = None, y: str =
                  ha="left", va="bottom")
     _save(fig, path)
     return SCATTER_SIZE
+
+
+#: label offsets (points) tried in turn around a point: right, left, above, below, then farther out
+LABEL_OFFSETS = [(5, 3), (-5, 3), (5, -9), (-5, -9), (0, 8), (0, -14), (10, 12), (-10, 12), (10, -18), (-10, -18),
+                 (16, 0), (-16, 0), (0, 20), (0, -26)]
+
+
+def _place_labels(fig, ax, points) -> None:
+    """Label each point at the first offset where its text overlaps no label placed before it
+    and no other point (greedy, in order of x, so neighbours see each other); the first offset
+    when none is free."""
+    from matplotlib.transforms import Bbox
+
+    ax.autoscale_view()  # the final limits, so that data map to the pixels drawn
+    renderer = fig.canvas.get_renderer()
+    centres = ax.transData.transform([(x, v) for x, v, _ in points]) if points else []
+    dots = [Bbox.from_bounds(cx - 4, cy - 4, 8, 8) for cx, cy in centres]
+    placed = []
+    for i in sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1])):
+        x, v, name = points[i]
+        for dx, dy in LABEL_OFFSETS:
+            ha = "left" if dx > 0 else "right" if dx < 0 else "center"
+            text = ax.annotate(name, (x, v), xytext=(dx, dy), textcoords="offset points", fontsize=8, ha=ha)
+            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not any(box.overlaps(b) for b in placed) and not any(box.overlaps(d) for j, d in enumerate(dots) if j != i):
+                break
+            text.remove()
+        else:
+            dx, dy = LABEL_OFFSETS[0]
+            text = ax.annotate(name, (x, v), xytext=(dx, dy), textcoords="offset points", fontsize=8)
+            box = text.get_window_extent(renderer)
+        placed.append(box)
 
 
 # --------------------------------------------------------------------------- learning curves
@@ -455,7 +514,7 @@ def plot_curves(summary: Sequence[Mapping], path, title: str = "", reference: fl
 
     methods = list(dict.fromkeys(r["method"] for r in summary))
     seeds = max((r["n"] for r in summary), default=1)
-    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=150)
+    fig, ax = plt.subplots(figsize=(8.4, 4.6), dpi=150)
     for method in methods:
         mine = sorted((r for r in summary if r["method"] == method), key=lambda r: r["percent_labeled"])
         xs = [r["percent_labeled"] for r in mine]
@@ -479,7 +538,8 @@ def plot_curves(summary: Sequence[Mapping], path, title: str = "", reference: fl
     if title:
         ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7, ncol=2 if published else 1)
+    # outside the axes, where no line runs
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False, borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)

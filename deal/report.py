@@ -36,6 +36,19 @@ def curves_csv(rows: Sequence[Mapping]) -> str:
           number(r.get("pixel_accuracy"))] + [number(r["per_class_iou"][c]) for c in classes] for r in rows))
 
 
+def training_csv(rows: Sequence[Mapping]) -> str:
+    """metrics/training.csv: one row per epoch of every evaluated training (seed, method, round,
+    run = "method round seed", epoch, lr, loss, validation mIoU in % where it was validated), the
+    training curves of `dvc plots show`."""
+    def percent(value):
+        return "" if value is None else number(100 * value)
+
+    return csv_text(
+        ["seed", "method", "round", "run", "epoch", "lr", "loss", "val_miou"],
+        ([r["seed"], r["method"], r["round"], f"{r['method']} {r['round']} seed{r['seed']}", h["epoch"], number(h.get("lr")),
+          number(h.get("loss")), percent(h.get("val_miou"))] for r in rows for h in r.get("history") or []))
+
+
 def summary_csv(bands: Sequence[Mapping], full: float | None) -> str:
     """Per (method, round): seeds, mean, std and 95 % interval; the full-data mIoU on every row (the DVC template's rule)."""
     return csv_text(
@@ -82,6 +95,35 @@ def analyse(rows: Sequence[Mapping], methods: Sequence[str], rounds: Sequence[st
                                                   if d["method"] == c["method"] and d["measure"] == rounds[-1])}
             for c in comparison if c["measure"] == "auc"}
     return {"bands": bands, "comparison": comparison, "summary": summary}
+
+
+def comparison_metrics(summary: Mapping, methods: Sequence[str]) -> dict:
+    """The few numbers two experiments are compared by (the DVC metrics file, one screen of
+    `dvc exp show`): the number of seeds; per method its last-round and mean mIoU (over
+    rounds: the area under the curve), against the baseline the paired mean difference
+    with its 95 % interval, for a DEAL method the difficulty AUROC at the last step; the
+    full-data mIoU when the reference was computed. The rest is in the report's CSVs.
+    mIoU in %, as report.md, curves.png and the DVC plots show it (the CSVs and the
+    evaluations hold fractions); the AUROC in [0, 1]."""
+    def percent(value):
+        return None if value is None else 100 * value
+
+    out = {"seeds": max((summary[m]["n_seeds"] for m in methods), default=0)}
+    paired = summary.get("paired", {})
+    for method in methods:
+        s = summary[method]
+        row = {"last_miou": percent(s["last_miou"]), "mean_miou": percent(s["mean_miou"])}
+        if method in paired:
+            c = paired[method]
+            base = f"mean_miou_vs_{c['baseline']}"
+            row.update({base: percent(c["mean_miou_diff"]), f"{base}_low": percent(c["ci_low"]),
+                        f"{base}_high": percent(c["ci_high"])})
+        if "difficulty_auroc" in s:
+            row["difficulty_auroc"] = s["difficulty_auroc"]
+        out[method] = row
+    if "full_data" in summary:
+        out["full_data_miou"] = percent(summary["full_data"]["miou"])
+    return out
 
 
 def pct(value: float | None, signed: bool = False) -> str:

@@ -4,7 +4,7 @@
   mean difficulty and 1 - IoU, the AUROC of difficulty as a predictor of the
   error mask over test pixels, the hardest classes;
 - metrics/eval/seed<S>/<m>/<r>_difficulty_classes.csv: mean difficulty and IoU per class;
-- figures/seed<S>/<m>/<r>/: maps.png (image | ground truth | difficulty | error for a
+- figures/seed<S>/<m>/<r>/: maps.png (image | ground truth | prediction | difficulty | error for a
   fixed, seeded set of test images), levels.png (one image split into DE's k
   levels), scatter.png (one point per class), selected.png (the images this
   round selected, with their difficulty maps:
@@ -47,7 +47,7 @@ def main() -> None:
         evaluation="the round's evaluation (evaluate's JSON: the per-class IoU of the same segmentation)",
         scores="its scores (scores.csv)", next_pool="the next round's pool (JSON: what the scores selected)",
         out="the measures to write (JSON)", classes="the per-class table to write (CSV)",
-        maps="figure: test images, ground truth, difficulty, error (PNG)", levels="figure: one image in DE's levels (PNG)",
+        maps="figure: test images, ground truth, prediction, difficulty, error (PNG)", levels="figure: one image in DE's levels (PNG)",
         scatter="figure: per class, difficulty against 1 - IoU (PNG)",
         selected="figure: the selected images with their difficulty maps (PNG)"))
     params = load_params()
@@ -77,7 +77,8 @@ def main() -> None:
 
     chosen = np.array(examples)
     with atomic_path(args.maps) as tmp:
-        difficulty_map_figure(images[chosen].numpy(), masks[chosen].numpy(), np.stack([example_maps[i] for i in examples]),
+        difficulty_map_figure(images[chosen].numpy(), masks[chosen].numpy(),
+                              np.stack([found["predictions"][i] for i in examples]), np.stack([example_maps[i] for i in examples]),
                               np.stack([example_errors[i] for i in examples]), info, tmp,
                               title=f"{args.method} {args.round}", ids=[split_ids("test")[i] for i in examples])
     with atomic_path(args.levels) as tmp:

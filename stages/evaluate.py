@@ -42,6 +42,8 @@ def main() -> None:
         "pixel_accuracy": scores["pixel_accuracy"],
         "per_class_iou": dict(zip(info["class_names"], scores["per_class_iou"])),
         "checkpoint": record.get("checkpoint"),  # which weights train kept: best validation or last epoch
+        # the training of these weights, per epoch (loss, lr, validation mIoU): report draws it
+        "history": record.get("history", []),
     }
     write_json(args.out, result)
     print(f"evaluate: seed {seed} {args.method} {args.round}: {labeled} labeled ({result['percent_labeled']:.1f} %), "

@@ -6,8 +6,9 @@
 A preset holds only what differs from params.yaml (nested keys; `methods`
 alone: `baselines` and `deal_methods` are written from it); `--data`
 sets dataset.path; `--set KEY=VALUE` (repeatable, dotted key, YAML value)
-sets one more param over the preset. The result is validated before it is written, and
-params.yaml's old content is kept as params.yaml.bak; `git checkout
+sets one more param over the preset. The result is validated before it is written,
+the values written in place, so params.yaml keeps its comments; its old content is
+kept as params.yaml.bak; `git checkout
 params.yaml` restores the defaults.
 """
 
@@ -24,6 +25,50 @@ from deal.methods import split_lists  # noqa: E402
 
 
 HEADER = "# written by stages/preset.py"
+
+
+def round_trip():
+    """ruamel.yaml (a dependency of DVC) set to write params.yaml back as it is: its comments, its
+    flow lists, its indents and nulls (a load and dump of the committed file is byte-identical)."""
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    rt.width = 4096
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
+    return rt
+
+
+def styled(value, like):
+    """`value` as ruamel nodes in the style of the value it replaces (`like`): a list or map
+    written inline stays inline; a new list is inline, as params.yaml writes its lists."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(value, dict):
+        node = CommentedMap((k, styled(v, like.get(k) if isinstance(like, dict) else None)) for k, v in value.items())
+        if isinstance(like, CommentedMap) and like.fa.flow_style():
+            node.fa.set_flow_style()
+        return node
+    if isinstance(value, list):
+        item = like[0] if isinstance(like, list) and like else None
+        items = [styled(v, item) for v in value]
+        if isinstance(like, CommentedSeq):  # refilled in place: its style and the comments around it stay
+            del like[:]
+            like.extend(items)
+            return like
+        node = CommentedSeq(items)
+        node.fa.set_flow_style()
+        return node
+    return value
+
+
+def overlay(doc, over: dict) -> None:
+    """Write `over`'s values into the round-trip document `doc`, key by key (comments stay)."""
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(doc.get(key), dict):
+            overlay(doc[key], value)
+        else:
+            doc[key] = styled(value, doc.get(key))
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -50,9 +95,12 @@ def main() -> int:
         print(f"error: {args.base}: already written from a preset; restore the defaults first (git checkout {args.base})",
               file=sys.stderr)
         return 1
-    params = merge(yaml.safe_load(args.base.read_text()), yaml.safe_load(args.preset.read_text()) or {})
+    preset = yaml.safe_load(args.preset.read_text()) or {}
+    params = merge(yaml.safe_load(args.base.read_text()), preset)
+    changes = dict(preset)  # what is written into params.yaml, in place
     if args.data:
         params["dataset"]["path"] = str(Path(args.data).resolve())
+        changes = merge(changes, {"dataset": {"path": params["dataset"]["path"]}})
     for assignment in args.set:
         key, sep, value = assignment.partition("=")
         node = params
@@ -64,8 +112,13 @@ def main() -> int:
                   file=sys.stderr)
             return 1
         node[names[-1]] = yaml.safe_load(value)
+        change = node[names[-1]]
+        for name in reversed(names):
+            change = {name: change}
+        changes = merge(changes, change)
     if isinstance(params.get("methods"), list):  # the DEAL / other split, from the method table
         params.update(split_lists(params["methods"]))
+        changes.update(split_lists(params["methods"]))
     try:
         check_params(params)
     except ParamsError as exc:
@@ -75,7 +128,16 @@ def main() -> int:
     header = f"{HEADER} from {args.preset} over the defaults\n"
     if args.out.exists():
         write_text(args.out.with_name(args.out.name + ".bak"), args.out.read_text())
-    write_text(args.out, header + yaml.safe_dump(params, sort_keys=False, default_flow_style=None))
+    import io
+
+    rt = round_trip()
+    doc = rt.load(args.base.read_text())
+    overlay(doc, changes)
+    text = io.StringIO()
+    rt.dump(doc, text)
+    if yaml.safe_load(text.getvalue()) != params:  # the document is what was validated
+        raise AssertionError("preset: the round-trip document differs from the validated params")
+    write_text(args.out, header + text.getvalue())
     print(f"preset: {args.preset} -> {args.out}" + (f" (data {params['dataset']['path']})" if args.data else ""))
     return 0
 

@@ -12,8 +12,12 @@ every seed in `seeds`:
   area under the learning curve (mean mIoU over rounds) and each round's
   difference, with its 95 % interval and what it says (a win only when the
   interval excludes 0);
-- metrics/summary.json (DVC metrics, so `dvc exp show` lists them) and
-  metrics/report.md (the same tables in words);
+- metrics/summary.json (DVC metrics, so `dvc exp show` lists them): only the
+  numbers two experiments are compared by (deal.report.comparison_metrics: per
+  method last and mean mIoU, the paired difference to the baseline with its
+  interval, the difficulty AUROC), and metrics/report.md (the tables in words);
+- metrics/training.csv: every evaluated training's history per epoch (loss, lr,
+  validation mIoU), the training curves of `dvc plots show`;
 - metrics/curves.png: the paper's figure, mean and band per method, the
   full-data reference dashed when the reference stage computed it, and for
   CamVid and Cityscapes the published curves (deal.published) dashed beside ours.
@@ -30,7 +34,7 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
-from common import atomic_path, fail, load_params, parse_stage_args, read_json, stage_parser, write_json  # noqa: E402
+from common import atomic_dir, atomic_path, fail, load_params, missing, parse_stage_args, read_json, stage_parser, write_json  # noqa: E402
 
 
 def main() -> None:
@@ -40,11 +44,13 @@ def main() -> None:
         analyses="an analyze output's path, with {seed}, {method} and {round} in it",
         reference="the reference stage's output (JSON)", curves="curves.csv to write", bands="curves_summary.csv to write",
         paired="paired.csv to write", difficulty="difficulty.csv to write", markdown="report.md to write",
-        summary="summary.json to write", figure="curves.png to write"))
+        summary="summary.json to write", figure="curves.png to write", training="training.csv to write",
+        figures="a round's figures folder, with {seed}, {method} and {round} in it",
+        last_figures="the folder to write the last step's figures into, per seed and method (DVC plots)"))
     params = load_params()
     from deal.figures import plot_curves
     from deal.published import published
-    from deal.report import analyse, csv_text, curves_csv, markdown, number, paired_csv, summary_csv
+    from deal.report import analyse, comparison_metrics, csv_text, curves_csv, training_csv, markdown, number, paired_csv, summary_csv
 
     seeds, methods, rounds = params["seeds"], params["methods"], [r["id"] for r in params["rounds"]]
     rows = []
@@ -53,6 +59,7 @@ def main() -> None:
             for r in rounds:
                 row = read_stage_output(Path(str(args.evaluations).format(seed=seed, method=method, round=r)), "evaluate")
                 rows.append({**row, "seed": seed})  # the folder it was read from
+    figures = last_figures(params, str(args.figures))
     reference = read_json(args.reference)
     full = reference["miou"] if reference.get("computed") else None
     result = analyse(rows, methods, rounds, params["baseline_ref"])
@@ -81,15 +88,42 @@ def main() -> None:
             ([r["seed"], r["method"], r["round"], r["labeled"], f"{r['percent_labeled']:.4g}", number(r["auroc"]),
               number(r["spearman"]), number(r["error_share"])] for r in analysed)),
         args.markdown: text,
+        args.training: training_csv(rows),
     }
     for path, content in outputs.items():
         with atomic_path(path) as tmp:
             tmp.write_text(content)
-    write_json(args.summary, summary)
+    write_json(args.summary, comparison_metrics(summary, methods))
     with atomic_path(args.figure) as tmp:
         plot_curves(result["bands"], tmp, title=f"{kind}: mIoU vs labeled data ({len(seeds)} seed{'s' * (len(seeds) > 1)})",
                     reference=full, published=published(kind))
+    copy_files(figures, args.last_figures)
     print(text, end="")
+
+
+def last_figures(params: dict, pattern: str) -> list[tuple[Path, str]]:
+    """The last step's figures of every seed and method (source, place under --last-figures):
+    `dvc plots show` shows these; every round's stay files under figures/, which on one page
+    would bury the curves."""
+    last = params["steps"][-1]["cur"] if params["steps"] else None
+    found = []
+    for seed in params["seeds"] if last else []:
+        for method in params["methods"]:
+            source = Path(pattern.format(seed=seed, method=method, round=last))
+            pngs = sorted(source.glob("*.png"))
+            if not pngs:
+                missing(source / "selection.png")
+            found += [(png, f"seed{seed}/{method}/{last}_{png.name}") for png in pngs]
+    return found
+
+
+def copy_files(files: list[tuple[Path, str]], out: Path) -> None:
+    import shutil
+
+    with atomic_dir(out) as tmp:
+        for source, name in files:
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp / name)
 
 
 def mean_of(values) -> float | None:

@@ -13,6 +13,9 @@ import yaml
 
 from deal.methods import split_lists
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
+import target as _stage_target  # noqa: E402  (stages/target.py)
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # tests that commit set their own identity: CI has none
@@ -59,14 +62,11 @@ def edit_params(root: Path, change) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-TOP_LEVEL_STAGES = ("generate", "prepare", "init", "train_initial", "reference", "report")
-
-
 def target(stage: str) -> str:
     """`train@0-deal_de-r1` -> `rounds/train/dvc.yaml:train@0-deal_de-r1`; the top-level
-    dvc.yaml's stages (init@0, train_initial@0-joint, ...) stay as named."""
-    kind = stage.split("@")[0]
-    return stage if kind in TOP_LEVEL_STAGES or kind.endswith(".yaml") or ":" in kind else f"rounds/{kind}/dvc.yaml:{stage}"
+    dvc.yaml's stages (init@0, train_initial@0-joint, ...) stay as named (stages/target.py,
+    the helper `make stage` uses)."""
+    return _stage_target.target(stage)
 
 
 def stage_argv(root: Path, stage: str) -> list[str]:

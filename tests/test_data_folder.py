@@ -33,12 +33,19 @@ def write_folder(root: Path, stems, config=None, size=(12, 16), image_ext=".png"
     return root
 
 
-def test_single_split_and_read(tmp_path):
-    ds = FolderDataset(write_folder(tmp_path, ["b", "a", "c"], {"name": "mine"}))
+def test_a_flat_folder_without_splits_is_split_by_a_seeded_fraction_and_read(tmp_path):
+    stems = [f"s{i:02d}" for i in range(20)]
+    ds = FolderDataset(write_folder(tmp_path, stems, {"name": "mine"}))
     assert ds.info.name == "mine" and ds.info.num_classes == 3 and ds.info.void_index == 255
-    assert ds.splits() == ("train",)
-    assert ds.ids("train") == ["images/a.png", "images/b.png", "images/c.png"]
-    img, mask = ds.read("images/a.png")
+    assert ds.splits() == ("train", "val", "test")
+    sizes = {split: len(ds.ids(split)) for split in ds.splits()}
+    assert sizes == {"train": 14, "val": 2, "test": 4}
+    assert sorted(sum((ds.ids(s) for s in ds.splits()), [])) == [f"images/{s}.png" for s in stems]
+    (tmp_path / "dataset.yaml").write_text(yaml.safe_dump({"name": "mine", "class_names": ["a", "b", "c"], "split_seed": 1}))
+    assert FolderDataset(tmp_path).ids("test") != ds.ids("test")  # drawn by split_seed
+    with pytest.raises(DatasetError, match=r"dataset.yaml: no split 'extra' .*name it under splits"):
+        ds.ids("extra")
+    img, mask = ds.read("images/s00.png")
     assert img.shape == (3, 12, 16) and mask.dtype == torch.uint8
     assert torch.equal(img[0], mask)  # written from the mask
     assert set(mask.unique().tolist()) <= {0, 1, 2, 255}

@@ -15,6 +15,8 @@ from deal.figures import (
     DPI,
     ERROR_COLORS,
     IMAGE_W_PX,
+    LEGEND_COLS,
+    LEGEND_ROW_PX,
     LEVEL_COLS,
     PAD_PX,
     SCATTER_SIZE,
@@ -59,30 +61,39 @@ def _cmap_rgb(v):
 @pytest.mark.parametrize("title", [None, "round r01"])
 def test_difficulty_map_figure_panels(tmp_path, info, title):
     classes = [info.num_classes - 1, 2, 0]
+    predicted = [0, 2, 1]  # row 1 right, rows 0 and 2 wrong
     images = _uniform_images([(200, 30, 40), (10, 120, 250), (90, 90, 90)])
     masks = np.stack([np.full((H, W), c, np.uint8) for c in classes])
     masks[:, :, : W // 8] = info.void_index  # a void strip on the left
+    predictions = np.stack([np.full((H, W), c, np.uint8) for c in predicted])
     difficulty = np.stack([np.full((H, W), v, np.float32) for v in (0.1, 0.5, 0.9)])
     errors = np.stack([np.full((H, W), e, np.uint8) for e in (0, 1, 0)])
     errors[2, : H // 2] = 2  # void given in the error mask too
     path = tmp_path / "map.png.tmp"  # a stage's temporary name
-    layout = difficulty_map_figure(images, torch.from_numpy(masks), torch.from_numpy(difficulty)[:, None],
+    layout = difficulty_map_figure(images, torch.from_numpy(masks), predictions, torch.from_numpy(difficulty)[:, None],
                                    errors, info, path, title=title, ids=["a/x.png", "b/y.png", "z.png"])
     png = _png(path)
-    width = 4 * PANEL_W + COLORBAR_PX
-    height = 3 * PANEL_H + (TITLE_PX if title else 0)
+    legend = PAD_PX + LEGEND_ROW_PX * -(-(info.num_classes + 1) // LEGEND_COLS)  # the classes and void
+    width = 5 * PANEL_W + COLORBAR_PX
+    height = 3 * PANEL_H + (TITLE_PX if title else 0) + legend
     assert (png.shape[1], png.shape[0]) == layout.size == (width, height)
-    assert width == 4 * 2.4 * DPI + COLORBAR_PX
+    assert width == 5 * 2.4 * DPI + COLORBAR_PX
     for r, c in enumerate(classes):
         assert _centre(png, layout, r, 0).tolist() == images[r, :, 0, 0].tolist()
         assert _centre(png, layout, r, 1).tolist() == list(info.palette[c])  # ground truth colours
         assert _centre(png, layout, r, 1, dx=0.02).tolist() == list(info.void_color)
-        assert np.abs(_centre(png, layout, r, 2) - _cmap_rgb(difficulty[r, 0, 0])).max() <= 2
-        assert _centre(png, layout, r, 3, dx=0.02).tolist() == ERROR_COLORS[2].tolist()  # void
-    assert _centre(png, layout, 0, 3).tolist() == ERROR_COLORS[0].tolist()  # right
-    assert _centre(png, layout, 1, 3).tolist() == ERROR_COLORS[1].tolist()  # error
-    assert _centre(png, layout, 2, 3, dy=0.25).tolist() == ERROR_COLORS[2].tolist()  # void from errors
-    assert _centre(png, layout, 2, 3, dy=0.75).tolist() == ERROR_COLORS[0].tolist()
+        assert _centre(png, layout, r, 2).tolist() == list(info.palette[predicted[r]])  # the prediction
+        assert _centre(png, layout, r, 2, dx=0.02).tolist() == list(info.void_color)  # void where the truth is
+        assert np.abs(_centre(png, layout, r, 3) - _cmap_rgb(difficulty[r, 0, 0])).max() <= 2
+        assert _centre(png, layout, r, 4, dx=0.02).tolist() == ERROR_COLORS[2].tolist()  # void
+    assert _centre(png, layout, 0, 4).tolist() == ERROR_COLORS[0].tolist()  # right
+    assert _centre(png, layout, 1, 4).tolist() == ERROR_COLORS[1].tolist()  # error
+    assert _centre(png, layout, 2, 4, dy=0.25).tolist() == ERROR_COLORS[2].tolist()  # void from errors
+    assert _centre(png, layout, 2, 4, dy=0.75).tolist() == ERROR_COLORS[0].tolist()
+    # the legend band holds every class's colour
+    band = png[height - legend:, :, :3].reshape(-1, 3)
+    present = {tuple(int(v) for v in px) for px in np.unique(band, axis=0)}
+    assert all(tuple(colour) in present for colour in info.palette)
 
 
 def test_difficulty_map_figure_is_deterministic_and_checks_shapes(tmp_path):
@@ -91,11 +102,14 @@ def test_difficulty_map_figure_is_deterministic_and_checks_shapes(tmp_path):
     masks = rng.integers(0, 12, (2, H, W)).astype(np.uint8)
     d = rng.random((2, H, W)).astype(np.float32)
     e = rng.integers(0, 3, (2, H, W)).astype(np.uint8)
-    difficulty_map_figure(images, masks, d, e, CAMVID_INFO, tmp_path / "a.png")
-    difficulty_map_figure(images, masks, d, e, CAMVID_INFO, tmp_path / "b.png")
+    pred = rng.integers(0, 11, (2, H, W)).astype(np.uint8)
+    difficulty_map_figure(images, masks, pred, d, e, CAMVID_INFO, tmp_path / "a.png")
+    difficulty_map_figure(images, masks, pred, d, e, CAMVID_INFO, tmp_path / "b.png")
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     with pytest.raises(ValueError):
-        difficulty_map_figure(images, masks[:, :-1], d, e, CAMVID_INFO, tmp_path / "c.png")
+        difficulty_map_figure(images, masks[:, :-1], pred, d, e, CAMVID_INFO, tmp_path / "c.png")
+    with pytest.raises(ValueError):
+        difficulty_map_figure(images, masks, pred[:, :-1], d, e, CAMVID_INFO, tmp_path / "c.png")
 
 
 @pytest.mark.parametrize("k, span", [(8, "image"), (4, "fixed")])

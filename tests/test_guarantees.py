@@ -373,7 +373,7 @@ def test_an_interrupted_run_resumes_only_with_the_same_params(tmp_path):
 # ---------------------------------------------------------------- your own data is a dependency
 
 
-def _folder_dataset(root: Path, n: int = 30) -> Path:
+def _folder_dataset(root: Path, n: int = 30, splits: bool = True) -> Path:
     rng = np.random.default_rng(0)
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
@@ -382,10 +382,32 @@ def _folder_dataset(root: Path, n: int = 30) -> Path:
         Image.fromarray(np.stack([mask * 80, 255 - mask * 80, mask], axis=-1)).save(root / "images" / f"{i:03d}.png")
         Image.fromarray(mask, mode="L").save(root / "masks" / f"{i:03d}.png")
     (root / "test.txt").write_text("".join(f"{i:03d}\n" for i in range(20, 30)))
-    (root / "dataset.yaml").write_text(yaml.safe_dump({
-        "class_names": ["a", "b", "c"], "palette": [[0, 0, 0], [255, 0, 0], [0, 255, 0]], "void_index": 255,
-        "splits": {"test": "test.txt", "val": 0.2, "train": "*"}}))
+    config = {"class_names": ["a", "b", "c"], "palette": [[0, 0, 0], [255, 0, 0], [0, 255, 0]], "void_index": 255}
+    if splits:
+        config["splits"] = {"test": "test.txt", "val": 0.2, "train": "*"}
+    (root / "dataset.yaml").write_text(yaml.safe_dump(config))
     return root
+
+
+@pytest.mark.slow
+def test_a_folder_of_images_without_splits_runs_the_whole_pipeline(tmp_path):
+    """docs/datasets.md: a flat folder with no `splits` is split 70/10/20 by split_seed."""
+    data = _folder_dataset(tmp_path / "mine", n=40, splits=False)
+    root = copy_repo(tmp_path / "repo")
+
+    def folder(params):
+        tiny_params(params, methods=("random", "deal_de"), rounds=2)
+        params["dataset"].update(kind="folder", path=str(data))
+        params["budget"] = {"initial": 6, "batch": 3}
+
+    edit_params(root, folder)
+    ran = repro(root)
+    assert "prepare" in ran and "report" in ran
+    ids = json.loads((root / "data" / "prepared" / "ids.json").read_text())
+    assert {split: len(ids[split]) for split in ("train", "val", "test")} == {"train": 28, "val": 4, "test": 8}
+    rows = (root / "metrics" / "curves.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 2  # header, two methods x two rounds
+    assert "up to date" in run([DVC, "status"], root).stdout
 
 
 def test_editing_your_own_data_reruns_prepare(tmp_path):

@@ -35,8 +35,19 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
     assert [(r["seed"], r["method"], r["round"]) for r in rows] == [
         (str(s), m, f"r{i}") for s in (0, 1) for m in METHODS for i in range(ROUNDS)]
     assert (root / "metrics" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the DVC metrics are the few numbers experiments compare by, not one file per round
     summary = json.loads((root / "metrics" / "summary.json").read_text())
-    assert set(summary) == {"random", "deal_de", "paired"}
+    assert set(summary) == {"seeds", "random", "deal_de"} and summary["seeds"] == 2
+    assert set(summary["random"]) == {"last_miou", "mean_miou"}
+    assert set(summary["deal_de"]) == {"last_miou", "mean_miou", "mean_miou_vs_random", "mean_miou_vs_random_low",
+                                       "mean_miou_vs_random_high", "difficulty_auroc"}
+    shown = json.loads(run([str(BIN / "dvc"), "metrics", "show", "--json"], root).stdout)
+    files = {name for workspace in shown.values() for name in workspace["data"]}
+    assert files == {"metrics/summary.json", "metrics/reference.json"}, files
+    # the plots: the curves, the difficulty table, and the last step's figures of each seed and method
+    last = sorted(p.relative_to(root / "metrics" / "last_round").as_posix() for p in (root / "metrics" / "last_round").rglob("*.png"))
+    assert last == sorted(f"seed{s}/{m}/r0_{name}.png" for s in (0, 1) for m, names in (
+        ("random", ["selection"]), ("deal_de", ["selection", "maps", "levels", "scatter", "selected_difficulty"])) for name in names)
     for seed in (0, 1):
         initial = json.loads((root / "data" / "pools" / f"seed{seed}" / "initial.json").read_text())
         for method in METHODS:
@@ -108,8 +119,10 @@ def test_seeds_draw_their_own_pools_and_the_report_pairs_them(project):
     low, high = float(auc["ci_low"]), float(auc["ci_high"])
     assert auc["verdict"] == ("better" if low > 0 else "worse" if high < 0 else "no difference measured")
     summary = json.loads((root / "metrics" / "summary.json").read_text())
-    assert summary["paired"]["deal_de"]["verdict"] == auc["verdict"] and summary["deal_de"]["n_seeds"] == 2
-    assert summary["paired"]["deal_de"]["mean_miou_diff"] == pytest.approx(sum(diffs) / 2, abs=2e-6)
+    # in %, as report.md shows it
+    assert summary["seeds"] == 2 and summary["deal_de"]["mean_miou_vs_random"] == pytest.approx(50 * sum(diffs), abs=2e-4)
+    assert (summary["deal_de"]["mean_miou_vs_random_low"], summary["deal_de"]["mean_miou_vs_random_high"]) == \
+        pytest.approx((100 * low, 100 * high), abs=5e-4)
     report = (root / "metrics" / "report.md").read_text()
     assert "Paired by seed against random" in report and "deal_de vs random" in report
 
@@ -238,8 +251,9 @@ def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
         assert len(pool["added"]) == 4 and len(set(pool["labeled"])) == 12
     # the full-data reference was trained on all 40 train images and reaches the summary
     summary = json.loads((root / "metrics" / "summary.json").read_text())
-    assert summary["full_data"]["labeled"] == 40 and 0.0 <= summary["full_data"]["miou"] <= 1.0
-    assert json.loads((root / "metrics" / "reference.json").read_text())["checkpoint"] == "best validation mIoU"
+    reference = json.loads((root / "metrics" / "reference.json").read_text())
+    assert reference["labeled"] == 40 and 0.0 <= reference["miou"] <= 1.0 and summary["full_data_miou"] == pytest.approx(100 * reference["miou"])
+    assert reference["checkpoint"] == "best validation mIoU"
     # learning loss trained its own round 0, with its loss module in the same state dict
     import torch
 

@@ -28,6 +28,15 @@ def test_preset_writes_valid_params(preset, tmp_path):
     assert params["dataset"]["path"] == str(data)
     assert params["dataset"]["kind"] == yaml.safe_load(preset.read_text())["dataset"]["kind"]
     assert (tmp_path / "params.yaml.bak").read_text() == (REPO / "params.yaml").read_text()
+    # the values are written in place: every comment of the defaults stays, and a line the preset
+    # leaves alone is the same line (with its comment) as in the defaults
+    written = (tmp_path / "params.yaml").read_text().splitlines()
+    defaults = (REPO / "params.yaml").read_text().splitlines()
+    comments = [line for line in defaults if line.lstrip().startswith("#")]
+    assert [line for line in written[1:] if line.lstrip().startswith("#")] == comments
+    assert "  seed: 0                     # the embedded scenes and the Cityscapes hold-out (the data, not the AL seeds)" in written
+    trailing = [line.split("#", 1)[1] for line in defaults if "#" in line and not line.lstrip().startswith("#")]
+    assert [line.split("#", 1)[1] for line in written[1:] if "#" in line and not line.lstrip().startswith("#")] == trailing
     again = subprocess.run([sys.executable, str(REPO / "stages" / "preset.py"), str(preset)],
                            cwd=tmp_path, capture_output=True, text=True)
     assert again.returncode == 1 and "already written from a preset" in again.stderr

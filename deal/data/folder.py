@@ -28,8 +28,9 @@ PNGs whose indices are read) holding class indices ``0..C-1`` and
 palette colours; ``void_color`` is void, any other colour is an error.
 
 Without ``splits``: if ``images/`` holds subfolders, each subfolder is a split
-(``images/train/x.png`` <-> ``masks/train/x.png``); otherwise every image is in
-one split, ``train``. A stem is the image path relative to ``images/`` without
+(``images/train/x.png`` <-> ``masks/train/x.png``); otherwise the images are
+split as ``DEFAULT_SPLITS`` says: 10 % val, 20 % test, the rest train, drawn
+by ``split_seed``. A stem is the image path relative to ``images/`` without
 its extension. Sample ids are image paths relative to the root
 (``"images/train/x.png"``).
 """
@@ -51,6 +52,8 @@ from .base import (
 )
 
 YAML_NAME = "dataset.yaml"
+#: the splits of a flat ``images/`` folder whose YAML lists none (the pipeline needs all three)
+DEFAULT_SPLITS = {"train": "*", "val": 0.1, "test": 0.2}
 MASK_EXT = ".png"
 
 
@@ -139,7 +142,7 @@ class FolderDataset(SegmentationDataset):
                         f"move it into one, or list the splits in {YAML_NAME}"
                     )))
             else:
-                spec = {"train": sorted(images)}
+                spec = dict(DEFAULT_SPLITS)
         if not isinstance(spec, dict) or not spec:
             raise DatasetError(f"{yaml_path}: splits must map split names to stems, a file or a fraction")
 
@@ -230,7 +233,11 @@ class FolderDataset(SegmentationDataset):
         return tuple(self._splits)
 
     def ids(self, split: str) -> list[str]:
-        self._check_split(split)
+        if split not in self._splits:
+            raise DatasetError(
+                f"{self.root / YAML_NAME}: no split {split!r} (it has: {', '.join(self._splits) or 'none'}); "
+                f"name it under splits, e.g. splits: {{train: \"*\", val: 0.1, test: 0.2}}"
+            )
         return list(self._splits[split])
 
     def paths(self, sample_id: str) -> tuple[Path, Path]:
