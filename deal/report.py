@@ -98,13 +98,15 @@ def analyse(rows: Sequence[Mapping], methods: Sequence[str], rounds: Sequence[st
 
 
 def comparison_metrics(summary: Mapping, methods: Sequence[str]) -> dict:
-    """The few numbers two experiments are compared by (the DVC metrics file, one screen of
-    `dvc exp show`): the number of seeds; per method its last-round and mean mIoU (over
-    rounds: the area under the curve), against the baseline the paired mean difference
-    with its 95 % interval, for a DEAL method the difficulty AUROC at the last step; the
-    full-data mIoU when the reference was computed. The rest is in the report's CSVs.
-    mIoU in %, as report.md, curves.png and the DVC plots show it (the CSVs and the
-    evaluations hold fractions); the AUROC in [0, 1]."""
+    """The few numbers two experiments are compared by (the DVC metrics file: one screen of
+    `dvc exp show`, so the keys are short): `seeds`; per method `last` (the last round's mean
+    mIoU over seeds) and `mean` (mIoU averaged over the rounds: the area under the curve);
+    for a method compared with the baseline, `vs_<baseline>` (the paired mean difference of
+    `mean`) with `vs_<baseline>_low` and `_high` (its 95 % interval; null for one seed); for
+    a DEAL method `auroc` (difficulty against error at the last step); `full_data` when the
+    reference was computed. mIoU in %, as report.md, curves.png and the DVC plots show it
+    (the CSVs and the evaluations hold fractions); the AUROC in [0, 1]. The rest is in the
+    report's CSVs."""
     def percent(value):
         return None if value is None else 100 * value
 
@@ -112,17 +114,17 @@ def comparison_metrics(summary: Mapping, methods: Sequence[str]) -> dict:
     paired = summary.get("paired", {})
     for method in methods:
         s = summary[method]
-        row = {"last_miou": percent(s["last_miou"]), "mean_miou": percent(s["mean_miou"])}
+        row = {"last": percent(s["last_miou"]), "mean": percent(s["mean_miou"])}
         if method in paired:
             c = paired[method]
-            base = f"mean_miou_vs_{c['baseline']}"
+            base = f"vs_{c['baseline']}"
             row.update({base: percent(c["mean_miou_diff"]), f"{base}_low": percent(c["ci_low"]),
                         f"{base}_high": percent(c["ci_high"])})
         if "difficulty_auroc" in s:
-            row["difficulty_auroc"] = s["difficulty_auroc"]
+            row["auroc"] = s["difficulty_auroc"]
         out[method] = row
     if "full_data" in summary:
-        out["full_data_miou"] = percent(summary["full_data"]["miou"])
+        out["full_data"] = percent(summary["full_data"]["miou"])
     return out
 
 

@@ -38,9 +38,8 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
     # the DVC metrics are the few numbers experiments compare by, not one file per round
     summary = json.loads((root / "metrics" / "summary.json").read_text())
     assert set(summary) == {"seeds", "random", "deal_de"} and summary["seeds"] == 2
-    assert set(summary["random"]) == {"last_miou", "mean_miou"}
-    assert set(summary["deal_de"]) == {"last_miou", "mean_miou", "mean_miou_vs_random", "mean_miou_vs_random_low",
-                                       "mean_miou_vs_random_high", "difficulty_auroc"}
+    assert set(summary["random"]) == {"last", "mean"}
+    assert set(summary["deal_de"]) == {"last", "mean", "vs_random", "vs_random_low", "vs_random_high", "auroc"}
     shown = json.loads(run([str(BIN / "dvc"), "metrics", "show", "--json"], root).stdout)
     files = {name for workspace in shown.values() for name in workspace["data"]}
     assert files == {"metrics/summary.json", "metrics/reference.json"}, files
@@ -65,7 +64,7 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
     analysed = _csv(root, "difficulty.csv")
     assert [(r["seed"], r["method"], r["round"]) for r in analysed] == [
         (s, "deal_de", f"r{i}") for s in ("0", "1") for i in range(ROUNDS - 1)]
-    assert 0.0 <= summary["deal_de"]["difficulty_auroc"] <= 1.0 and "difficulty_auroc" not in summary["random"]
+    assert 0.0 <= summary["deal_de"]["auroc"] <= 1.0 and "auroc" not in summary["random"]
     # the generated PNGs stay out of data/prepared, the folder every later stage hashes
     assert json.loads((root / "data" / "prepared" / "source.json").read_text()) == {
         "kind": "synthetic", "path": "data/synthetic", "counts": {"train": 40, "val": 8, "test": 16}}
@@ -120,8 +119,8 @@ def test_seeds_draw_their_own_pools_and_the_report_pairs_them(project):
     assert auc["verdict"] == ("better" if low > 0 else "worse" if high < 0 else "no difference measured")
     summary = json.loads((root / "metrics" / "summary.json").read_text())
     # in %, as report.md shows it
-    assert summary["seeds"] == 2 and summary["deal_de"]["mean_miou_vs_random"] == pytest.approx(50 * sum(diffs), abs=2e-4)
-    assert (summary["deal_de"]["mean_miou_vs_random_low"], summary["deal_de"]["mean_miou_vs_random_high"]) == \
+    assert summary["seeds"] == 2 and summary["deal_de"]["vs_random"] == pytest.approx(50 * sum(diffs), abs=2e-4)
+    assert (summary["deal_de"]["vs_random_low"], summary["deal_de"]["vs_random_high"]) == \
         pytest.approx((100 * low, 100 * high), abs=5e-4)
     report = (root / "metrics" / "report.md").read_text()
     assert "Paired by seed against random" in report and "deal_de vs random" in report
@@ -252,7 +251,7 @@ def test_every_baseline_runs_in_the_pipeline_and_reaches_the_curves(tmp_path):
     # the full-data reference was trained on all 40 train images and reaches the summary
     summary = json.loads((root / "metrics" / "summary.json").read_text())
     reference = json.loads((root / "metrics" / "reference.json").read_text())
-    assert reference["labeled"] == 40 and 0.0 <= reference["miou"] <= 1.0 and summary["full_data_miou"] == pytest.approx(100 * reference["miou"])
+    assert reference["labeled"] == 40 and 0.0 <= reference["miou"] <= 1.0 and summary["full_data"] == pytest.approx(100 * reference["miou"])
     assert reference["checkpoint"] == "best validation mIoU"
     # learning loss trained its own round 0, with its loss module in the same state dict
     import torch
