@@ -98,7 +98,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
         "iterations": integer(1), "vae_steps": integer(1), "joint_batches": boolean(), "disc_steps": integer(1),
         "seed": integer(0), "precision": choice("auto", "fp32", "bf16", "fp16"), "device": device()}),
     # Yoo and Kweon: its loss prediction module learns with the network, from round 0 on
-    Method("learning_loss", "Learning loss", "#ff7f0e", "*", "loss_module", "deal.acquisition.learning_loss:LearningLoss",
+    Method("learning_loss", "Learning loss", "#8b0a50", "*", "loss_module", "deal.acquisition.learning_loss:LearningLoss",
            training="learning_loss", shares_round0=False, train_options={
                "hidden": described(integer(1), "the loss module's width is a positive int (paper: 128)"),
                "lambda": described(number(0), "a number >= 0 (paper: 1)"),
