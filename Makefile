@@ -15,7 +15,7 @@ PIP := $(BIN)/pip install --disable-pip-version-check -q
 FIND_LINKS = $$( { echo "$$PIP_FIND_LINKS"; $(BIN)/pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\(.*\)'$$/\1/p"; } \
   | tr ' ' '\n' | sort -u | sed -n 's/^./--find-links &/p')
 
-.PHONY: venv test test-fast repro check methods preset lock clean-venv stage status metrics plots
+.PHONY: venv test test-fast repro check methods preset lock clean-venv stage status metrics plots compare
 
 venv: $(STAMP)
 
@@ -90,6 +90,13 @@ metrics: $(STAMP)
 
 plots: $(STAMP)
 	$(BIN)/dvc plots show
+
+# The experiments side by side: the metrics and params that differ, without the columns of
+# the data deps whose hashes differ (the pools, runs, figures and evaluations of every
+# rerun stage: 33 columns, about 3000 characters wide, for two experiments that change DE's k).
+# Two experiments alone: dvc exp diff A B.
+compare: $(STAMP)
+	$(BIN)/dvc exp show --only-changed --drop '^(data|runs|figures|metrics/eval)(/|$$)'
 
 clean-venv:
 	rm -rf $(VENV)
