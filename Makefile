@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # uv (put into the venv by pip, pinned) installs the same packages as pip several times
-# faster (README, Performance); INSTALLER=pip is the plain-pip path, and the uv path falls
+# faster (docs/performance.md); INSTALLER=pip is the plain-pip path, and the uv path falls
 # back to it when uv cannot be had. Both install -c requirements.lock: the same venv.
 INSTALLER ?= uv
 UV_VERSION := 0.13.9

@@ -1,7 +1,7 @@
 """A fork server that keeps torch imported for the pipeline's stage scripts.
 
 Importing torch and torchvision is the largest fixed cost of a stage (seconds
-on 2 cores; `bench/round.py` measures it per stage kind, README Performance),
+on 2 cores; `bench/round.py` measures it per stage kind, docs/performance.md),
 and a pipeline runs one stage per (seed, method, round) and kind, most of
 them needing torch. The host imports them once; each
 stage script then asks it to fork a child that runs the script with the

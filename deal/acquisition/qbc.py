@@ -25,7 +25,7 @@ Two ways to run the passes, equal up to float rounding:
 The split saves less than one might hope: at 64x64 the per-pass part (the
 decoder at stride 4, upsampling to the input size, argmax) outweighs the
 encoder: `bench/score.py` prints the time of each strategy against T bare
-forwards (README, Performance). `resolution="low"` (votes on the
+forwards (docs/performance.md). `resolution="low"` (votes on the
 1/4-resolution logits) cuts the per-pass cost further, as an option.
 
 Dropout masks come from generators seeded by `seed` (one per dropout layer,

@@ -5,7 +5,7 @@ treats q, k and v as three tensors: every one of the N x N pairs, five small
 matrix products each. PAM has q = k = v, so the gradient's kernel is
 symmetric and `pam_backward.c` visits each pair once (see its header for the
 formula), which makes forward+backward faster on the CPU (`bench/pam.py`
-prints both; README, Performance).
+prints both; docs/performance.md).
 
 The C source is compiled with the system C compiler (`$CC`, else `cc`) for
 this CPU into `$DEAL_KERNEL_CACHE` (default `~/.cache/deal/kernels`), once per
