@@ -25,6 +25,10 @@ DEAL_MODES = ("joint", "decoupled")
 DIFFICULTY_LOSSES = ("weighted_bce", "bce")
 BIN_SPANS = ("image", "fixed")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# who labels each round's picks: the dataset's own masks, or a person (labels/masks/, stages/label.py)
+ORACLES = ("simulated", "human")
+# the annotation tools whose task files the export stage writes after each select
+EXPORT_FORMATS = ("label_studio",)
 # where the generate stage writes the embedded scenes (dvc.yaml); the synthetic default of dataset.path
 SYNTHETIC_PATH = "data/synthetic"
 # encoder weights live here, in the repository, so that DVC hashes them (`dvc add`): see check_weights
@@ -111,8 +115,8 @@ SECTIONS = {
         "pam_backward": choice("auto", "symmetric", "sdpa"),
     },
 }
-TOP_LEVEL = ("seeds", "baseline_ref", "dataset", "budget", "methods", "baselines", "deal_methods", "method_cfg", "method_train",
-             "rounds", "steps", "model", "train", "reference", "deal")
+TOP_LEVEL = ("seeds", "baseline_ref", "dataset", "oracle", "export", "budget", "methods", "baselines", "deal_methods",
+             "method_cfg", "method_train", "rounds", "steps", "model", "train", "reference", "deal")
 def shown(value) -> str:
     """A value as params.yaml spells it: null, true, 'text', [1, 2]."""
     if value is None or isinstance(value, bool):
@@ -295,6 +299,7 @@ def check_params(params, train_size: int | None = None, root: str = ".") -> None
         grid = deal.get("grid")
         if not (isinstance(grid, list) and len(grid) == 2 and all(_is_int(g) and g > 0 for g in grid)):
             problems.append(f"params.yaml: deal.grid: {grid!r}; give the attention grid as [h, w]")
+    check_oracle(params, ok, problems)
     methods = check_methods(params, problems)
     ref = params["baseline_ref"]
     if ref is not None and ref not in methods:
@@ -317,6 +322,33 @@ def check_seeds(seeds, problems: list[str]) -> None:
                         "(each seed draws its own initial pool and trains its own round-0 models)")
     elif len(set(seeds)) != len(seeds):
         problems.append(f"params.yaml: seeds: {shown(seeds)} lists a seed twice; list each once")
+
+
+def check_oracle(params: Mapping, ok: Mapping, problems: list[str]) -> None:
+    """oracle and export: who answers each round's picks, and the task files written for a person."""
+    oracle, export = params["oracle"], params["export"]
+    if oracle not in ORACLES:
+        problems.append(f"params.yaml: oracle: {shown(oracle)}; simulated (the dataset's masks answer) or human "
+                        "(a person writes the picks' masks into labels/masks/)")
+    if not (isinstance(export, list) and all(isinstance(f, str) for f in export)):
+        problems.append(f"params.yaml: export: {shown(export)}; a list of task formats, [] or [{', '.join(EXPORT_FORMATS)}]")
+        export = None
+    else:
+        for f in export:
+            if f not in EXPORT_FORMATS:
+                problems.append(f"params.yaml: export: unknown format {f!r}; one of {', '.join(EXPORT_FORMATS)}")
+        if len(set(export)) != len(export):
+            problems.append("params.yaml: export: a format is listed twice; list each once")
+    if oracle != "human":
+        return
+    if ok["dataset"] and params["dataset"].get("kind") != "folder":
+        problems.append(f"params.yaml: oracle: human needs your own images (dataset.kind: folder, whose pool images may "
+                        f"lack masks), not {params['dataset'].get('kind')!r}; set dataset.kind: folder, or oracle: simulated")
+    if export == []:
+        problems.append("params.yaml: export: [] with oracle: human; the person needs the picks: export: [label_studio]")
+    if ok["reference"] and params["reference"].get("train") is True:
+        problems.append("params.yaml: reference.train: true trains on every train image, but with oracle: human the "
+                        "pool has no masks; set reference.train: false")
 
 
 def check_dataset(data: Mapping, root: str, problems: list[str]) -> None:

@@ -184,6 +184,13 @@ def _save(fig, path) -> None:
     fig.savefig(path, format="png", dpi=DPI)
 
 
+def notice_figure(text: str, path, width: int = 480, height: int = 120) -> None:
+    """A figure that says why it holds no measurement (no labelled test split): stated, not drawn empty."""
+    fig = _figure(width, height)
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=TITLE_FONT, wrap=True)
+    _save(fig, path)
+
+
 def _hwc(image) -> np.ndarray:
     """``3 x H x W`` (or ``H x W x 3``) image -> ``H x W x 3`` uint8."""
     a = _np(image)

@@ -9,6 +9,10 @@
   levels), scatter.png (one point per class), selected.png (the images this
   round selected, with their difficulty maps:
   selected_difficulty.png; select draws selection.png for every method).
+
+Without a test split (your own images, oracle: human, no labelled test images)
+nothing is measured: the measures are null and the three test figures say so;
+the selected images are still drawn with their maps.
 """
 
 import math
@@ -69,6 +73,8 @@ def main() -> None:
     k, span = method_cfg.get("k", 8), method_cfg.get("span", "image")
 
     images, masks = load_split("test")
+    if not len(images):
+        return unscored(args, model, cfg, seed)
     examples = example_indices(len(images), EXAMPLES, seed=seed)
     iou = evaluated_iou(args.evaluation, info.class_names)
     found = analyze_difficulty(model, InMemorySegmentation(images, masks), cfg, info.class_names, info.void_index, examples,
@@ -87,14 +93,7 @@ def main() -> None:
     with atomic_path(args.scatter) as tmp:
         class_scatter(summary["rows"], tmp, rho=summary["spearman"], title=f"{args.method} {args.round}")
 
-    # the images this round's scores selected, with their difficulty maps
-    added = read_json(args.next_pool)["added"]
-    scores = dict(read_scores(args.scores))
-    sel_images, sel_masks = load_split("train", added)
-    sel_maps = torch.sigmoid(difficulty_logits_of(model, InMemorySegmentation(sel_images, sel_masks), cfg)).numpy()
-    with atomic_path(args.selected) as tmp:
-        selection_gallery(sel_images.numpy(), [scores[i] for i in added], added, tmp,
-                          difficulty=sel_maps, title=f"{args.method}: selected after {args.round}")
+    draw_selected(args, model, cfg)
 
     with atomic_path(args.classes) as tmp:
         tmp.write_text(class_table_csv(summary["rows"]))
@@ -108,6 +107,41 @@ def main() -> None:
     })
     print(f"analyze: seed {seed} {args.method} {args.round}: Spearman(difficulty, 1 - IoU) {summary['spearman']:.3f}, "
           f"AUROC(difficulty -> error) {summary['auroc']:.3f}, hardest: {', '.join(summary['hardest'])}")
+
+
+def draw_selected(args, model, cfg) -> None:
+    """The images this round's scores selected, with their difficulty maps (no masks needed:
+    with a person as the oracle they are not drawn yet)."""
+    import torch
+    from deal.data.memory import InMemorySegmentation
+    from deal.figures import selection_gallery
+    from deal.training import difficulty_logits_of
+
+    added = read_json(args.next_pool)["added"]
+    scores = dict(read_scores(args.scores))
+    sel_images, sel_masks = load_split("train", added)
+    sel_maps = torch.sigmoid(difficulty_logits_of(model, InMemorySegmentation(sel_images, sel_masks), cfg)).numpy()
+    with atomic_path(args.selected) as tmp:
+        selection_gallery(sel_images.numpy(), [scores[i] for i in added], added, tmp,
+                          difficulty=sel_maps, title=f"{args.method}: selected after {args.round}")
+
+
+def unscored(args, model, cfg, seed: int) -> None:
+    """No test split: the measures null, the test figures saying why, the selection drawn."""
+    from deal.analysis import class_table_csv
+    from deal.figures import notice_figure
+
+    why = f"{args.method} {args.round}: no labelled test split, nothing measured"
+    for path in (args.maps, args.levels, args.scatter):
+        with atomic_path(path) as tmp:
+            notice_figure(why, tmp)
+    draw_selected(args, model, cfg)
+    with atomic_path(args.classes) as tmp:
+        tmp.write_text(class_table_csv([]))
+    write_json(args.out, {"spearman_difficulty_vs_1_minus_iou": None, "auroc_difficulty_vs_error": None,
+                          "mean_difficulty_error": None, "mean_difficulty_right": None, "error_share": None,
+                          "hardest": [], "test_images": 0})
+    print(f"analyze: seed {seed} {why}")
 
 
 if __name__ == "__main__":

@@ -289,6 +289,37 @@ def load_split(split: str, ids: list[str] | None = None):
     return torch.from_numpy(np.array(images)), torch.from_numpy(np.array(masks))
 
 
+def unmasked_ids() -> list[str]:
+    """The train images without a mask in the dataset (oracle: human: the pool a person labels;
+    empty otherwise), sorted."""
+    return read_json(prepared() / "unmasked.json")["train"]
+
+
+def answered_ids(labeled: list[str], unmasked: list[str]) -> list[str]:
+    """The labeled ids whose masks the oracle's answers hold (those the dataset has none of), in the
+    answers' row order (sorted)."""
+    missing = set(unmasked)
+    return sorted(sid for sid in labeled if sid in missing)
+
+
+def load_labeled(pool, answers: str | Path):
+    """The labeled pool as uint8 tensors (images, masks): the dataset's masks, and for the images
+    a person labelled (oracle: human) the masks the label stage imported into `answers` (N x H x W,
+    rows in `answered_ids` order; an empty array when the dataset's masks answered)."""
+    import torch
+
+    images, masks = load_split("train", pool.labeled)
+    rows = answered_ids(pool.labeled, unmasked_ids())
+    found = read_npy(answers)
+    if found.ndim != 3 or len(found) != len(rows) or (rows and tuple(found.shape[1:]) != tuple(masks.shape[1:])):
+        fail(f"{answers}: holds {tuple(found.shape)} masks but the pool has {len(rows)} labelled by a person "
+             f"at {tuple(masks.shape[1:])}; rerun `dvc repro` so the label stage writes them again")
+    if rows:
+        position = {sid: i for i, sid in enumerate(pool.labeled)}
+        masks[[position[sid] for sid in rows]] = torch.from_numpy(np.array(found))
+    return images, masks
+
+
 def read_pool(path: str | Path):
     from deal.data.pools import Pool
 

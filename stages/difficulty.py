@@ -19,7 +19,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    Resume, check_pam_backward, check_seed, copy_file, dataset_info, fail, file_sha256, load_params, load_split, load_state,
+    Resume, check_pam_backward, check_seed, copy_file, dataset_info, fail, file_sha256, load_labeled, load_params, load_state,
     missing, model_config, pam_backward_record, read_json, read_npy, read_pool,
     run_key, runtime, save_state, set_threads, parse_stage_args, stage_parser, train_config, write_json,
 )
@@ -27,7 +27,8 @@ from common import (  # noqa: E402
 
 def main() -> None:
     args = parse_stage_args(stage_parser(
-        __doc__, pool="the round's labeled pool (JSON)", model="the round's network", errors="its error masks (errors.npy)",
+        __doc__, pool="the round's labeled pool (JSON)", labels="its masks drawn by a person (.labels.npy)",
+        model="the round's network", errors="its error masks (errors.npy)",
         errors_record="their summary (errors.json; in joint mode it holds the branch's measures)",
         out="the network with its difficulty branch to write (difficulty.pt)", record="its measures to write (difficulty.json)"))
     params = load_params()
@@ -74,7 +75,7 @@ def train_decoupled_branch(params: dict, args, seed: int) -> None:
     state = load_state(args.model)
     model = build_model(model_config(params, with_difficulty=True), seed=seed)
     pool = read_pool(args.pool)
-    images, masks = load_split("train", pool.labeled)
+    images, masks = load_labeled(pool, args.labels)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or not all(k.startswith("difficulty.") for k in missing):
         fail(f"{args.model}: not the segmentation network params.yaml describes; rerun its train stage (dvc repro -f)")

@@ -19,13 +19,14 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    check_seed, dataset_info, file_sha256, load_model, load_params, load_split, read_pool, set_threads, parse_stage_args, stage_parser,
+    check_seed, dataset_info, file_sha256, load_labeled, load_model, load_params, read_pool, set_threads, parse_stage_args, stage_parser,
     train_config, write_json, write_npy,
 )
 
 
 def main() -> None:
-    args = parse_stage_args(stage_parser(__doc__, pool="the round's labeled pool (JSON)", model="the round's network",
+    args = parse_stage_args(stage_parser(__doc__, pool="the round's labeled pool (JSON)",
+                                         labels="its masks drawn by a person (.labels.npy)", model="the round's network",
                                          out="the error masks to write (errors.npy)",
                                          record="their summary to write (errors.json)"))
     params = load_params()
@@ -40,7 +41,7 @@ def main() -> None:
     model = load_model(params, args.model)
     pool = read_pool(args.pool)
     cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
-    labeled = InMemorySegmentation(*load_split("train", pool.labeled))
+    labeled = InMemorySegmentation(*load_labeled(pool, args.labels))
     codes, difficulty_logits = error_codes_of(model, labeled, cfg, info["void_index"])
     packed = codes.numpy().astype(np.uint8)
     share = float((packed == 1).sum() / max(1, (packed != 2).sum()))

@@ -1,10 +1,13 @@
 """init: a seed's initial pool, and every method's round-0 pool, which is that pool (no torch).
 
-    python stages/init.py --seed S
+    python stages/init.py --seed S --prepared P --initial JSON --pools DIR
 
 The initial pool is drawn from the train split with the seed: each seed its
 own, and within a seed the same for every method, so that methods compare
-paired by seed.
+paired by seed. With oracle: human it is drawn from the train images that
+have masks. Beside each method's round-0 pool, DIR/<method>.labels.npy holds
+the masks a person drew for it: none at round 0 (the label stage writes
+them for the later rounds).
 """
 
 import json
@@ -16,7 +19,9 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
-from common import atomic_dir, check_seed, load_params, parse_stage_args, schedule, split_ids, stage_parser, write_json  # noqa: E402
+from common import (  # noqa: E402
+    atomic_dir, check_seed, dataset_info, load_params, parse_stage_args, schedule, split_ids, stage_parser, unmasked_ids, write_json,
+)
 
 
 def main() -> None:
@@ -26,16 +31,21 @@ def main() -> None:
     args = parse_stage_args(parser)
     params = load_params()
     seed = check_seed(params, args.seed)
-    from deal.data.pools import initial_pool
+    import numpy as np
+    from deal.data.pools import Pool, initial_pool
 
     train_ids = split_ids("train")
     size = schedule(params, len(train_ids))[0]  # load_params checked the budget against this split
-    pool = initial_pool(train_ids, size, seed=seed).to_dict()
+    unmasked = set(unmasked_ids())
+    drawn = initial_pool([sid for sid in train_ids if sid not in unmasked], size, seed=seed)  # prepare checked the count
+    pool = Pool(train_ids, drawn.labeled).to_dict()
     first = params["rounds"][0]["id"]
+    no_labels = np.zeros((0, *dataset_info()["size"]), dtype=np.uint8)
     write_json(args.initial, pool)
     with atomic_dir(args.pools) as work:
         for method in params["methods"]:
             (work / f"{method}.json").write_text(json.dumps(pool, indent=2) + "\n")
+            np.save(work / f"{method}.labels.npy", no_labels)
     print(f"init: seed {seed}: initial pool of {size} images ({100 * size / len(train_ids):.1f} %), "
           f"round {first} pools for {', '.join(params['methods'])}")
 

@@ -10,6 +10,10 @@ stored as uint8 arrays in data/prepared, which the other stages
 memory-map, with data/prepared/source.json saying where it came from. Each
 seed's initial pool is drawn from it by init@<seed>.
 
+With oracle: human (a folder dataset), train images may lack masks: they are
+the pool a person labels, stored as all void, and listed in
+data/prepared/unmasked.json (empty otherwise); val and test may be absent.
+
     python stages/prepare.py        # what `dvc repro prepare` runs
 """
 
@@ -44,7 +48,15 @@ def open_dataset(params: dict):
         return Cityscapes(path, val_holdout=data.get("val_holdout", 300), seed=params["dataset"]["seed"])
     from deal.data.folder import FolderDataset
 
-    return FolderDataset(path)
+    return FolderDataset(path, unlabeled_pool=params["oracle"] == "human")
+
+
+def splits_of(dataset, human: bool) -> tuple[str, ...]:
+    """The splits prepare reads: all three, or with a person as the oracle train and whichever of
+    val and test the folder has (no test split: nothing to score the rounds on, which the report says)."""
+    if not human:
+        return ("train", "val", "test")
+    return ("train",) + tuple(s for s in ("val", "test") if s in dataset.splits())
 
 
 def main() -> None:
@@ -57,13 +69,16 @@ def main() -> None:
     import numpy as np
 
     size = tuple(params["dataset"]["size"])
+    human = params["oracle"] == "human"
     try:
         dataset = open_dataset(params)
+        splits = splits_of(dataset, human)
         # structure only: read_many decodes every file next and stops on a bad one
-        problems = validate(dataset, ("train", "val", "test"), decode_images=False)
+        problems = validate(dataset, splits, decode_images=False)
         if problems:
             fail(problems)
-        ids = {split: dataset.ids(split) for split in ("train", "val", "test")}
+        ids = {split: dataset.ids(split) if split in splits else [] for split in ("train", "val", "test")}
+        unmasked = dataset.unmasked("train") if human else []
     except (DatasetError, FileNotFoundError, ValueError) as exc:
         fail(getattr(exc, "lines", None) or str(exc))
     try:  # the budget against this train split, before anything is decoded or written
@@ -71,6 +86,12 @@ def main() -> None:
     except ParamsError as exc:
         fail(exc.lines)
     initial = schedule(params, len(ids["train"]))[0]  # checked just above
+    masked = len(ids["train"]) - len(unmasked)
+    if masked < initial:  # the initial pool is drawn from the images that have masks
+        root = Path(params["dataset"]["path"])
+        fail(f"{root / 'masks'}: {masked} of the {len(ids['train'])} train images have masks, but budget.initial is "
+             f"{initial}: the initial pool is drawn from them; label {initial - masked} more into {root / 'masks'}, "
+             "or lower budget.initial")
     with atomic_dir(args.out) as work:
         for split, split_ids in ids.items():
             images, masks = dataset.read_many(split_ids, size=size, progress=True)
@@ -81,6 +102,7 @@ def main() -> None:
         info["size"] = list(size)
         write_json(work / "info.json", info)
         write_json(work / "ids.json", ids)
+        write_json(work / "unmasked.json", {"train": unmasked})
         write_json(work / "source.json", {
             "kind": params["dataset"]["kind"],
             "path": params["dataset"]["path"],
@@ -88,6 +110,10 @@ def main() -> None:
         })
     print(f"prepare: {params['dataset']['kind']}: " + ", ".join(f"{s} {len(v)}" for s, v in ids.items())
           + f"; initial pools of {initial} ({100 * initial / len(ids['train']):.1f} %)")
+    if human:
+        print(f"prepare: oracle human: {len(unmasked)} of {len(ids['train'])} train images have no mask yet (the pool a "
+              f"person labels), {masked} have one (the initial pool is drawn from them)"
+              + ("" if ids["test"] else "; no test split: the rounds are not scored (the report says so)"))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,10 @@ every seed in `seeds`:
 From every analyze stage: metrics/difficulty.csv (per seed, DEAL method and
 step, how well the difficulty map finds errors, AUROC, and ranks classes,
 Spearman), also a DVC plot, and its last step's mean over seeds in the summary.
+
+Without a test split (your own images, oracle: human, no labelled test images)
+no round is scored: report.md and curves.png say so, the CSVs hold the labeled
+counts without mIoU, and summary.json each method's labeled images.
 """
 
 import sys
@@ -35,6 +39,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
 from common import atomic_dir, atomic_path, fail, load_params, missing, parse_stage_args, read_json, stage_parser, write_json  # noqa: E402
+
+DIFFICULTY_COLUMNS = ["seed", "method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"]
 
 
 def main() -> None:
@@ -60,6 +66,8 @@ def main() -> None:
                 row = read_stage_output(Path(str(args.evaluations).format(seed=seed, method=method, round=r)), "evaluate")
                 rows.append({**row, "seed": seed})  # the folder it was read from
     figures = last_figures(params, str(args.figures))
+    if all(row["miou"] is None for row in rows):
+        return unscored(args, params, rows, figures)
     reference = read_json(args.reference)
     full = reference["miou"] if reference.get("computed") else None
     result = analyse(rows, methods, rounds, params["baseline_ref"])
@@ -84,7 +92,7 @@ def main() -> None:
         args.bands: summary_csv(result["bands"], full),
         args.paired: paired_csv(result["comparison"]),
         args.difficulty: csv_text(
-            ["seed", "method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"],
+            DIFFICULTY_COLUMNS,
             ([r["seed"], r["method"], r["round"], r["labeled"], f"{r['percent_labeled']:.4g}", number(r["auroc"]),
               number(r["spearman"]), number(r["error_share"])] for r in analysed)),
         args.markdown: text,
@@ -97,6 +105,36 @@ def main() -> None:
     with atomic_path(args.figure) as tmp:
         plot_curves(result["bands"], tmp, title=f"{kind}: mIoU vs labeled data ({len(seeds)} seed{'s' * (len(seeds) > 1)})",
                     reference=full, published=published(kind))
+    copy_files(figures, args.last_figures)
+    print(text, end="")
+
+
+def unscored(args, params: dict, rows: list[dict], figures) -> None:
+    """No test split, so no curve: the outputs say that, with what each round labeled."""
+    from deal.figures import notice_figure
+    from deal.report import csv_text, curves_csv, paired_csv, summary_csv, training_csv
+
+    methods, rounds = params["methods"], [r["id"] for r in params["rounds"]]
+    labeled = {(r["method"], r["round"]): r["labeled"] for r in rows}
+    why = ("No labelled test split: the rounds are not scored (no mIoU, no curves). Put labelled test images into "
+           "your dataset (images/test/ with their masks in masks/test/) to score every round.")
+    text = (f"# report: {params['dataset']['kind']}, oracle {params['oracle']}\n\n{why}\n\nLabeled images per round:\n\n"
+            f"| method | {' | '.join(rounds)} |\n|---|{'---|' * len(rounds)}\n"
+            + "".join(f"| {m} | {' | '.join(str(labeled[(m, r)]) for r in rounds)} |\n" for m in methods))
+    outputs = {
+        args.curves: curves_csv(rows),
+        args.bands: summary_csv([], None),
+        args.paired: paired_csv([]),
+        args.difficulty: csv_text(DIFFICULTY_COLUMNS, []),
+        args.markdown: text,
+        args.training: training_csv(rows),
+    }
+    for path, content in outputs.items():
+        with atomic_path(path) as tmp:
+            tmp.write_text(content)
+    write_json(args.summary, {"scored": False, **{m: {"labeled": labeled[(m, rounds[-1])]} for m in methods}})
+    with atomic_path(args.figure) as tmp:
+        notice_figure("no labelled test split: the rounds are not scored", tmp)
     copy_files(figures, args.last_figures)
     print(text, end="")
 

@@ -2,7 +2,7 @@
 
     python stages/train.py --seed S --initial KIND --prepared P --pool POOL --out DIR
         # a round-0 model of seed S shared by methods: DIR/model.pt and DIR/train.json
-    python stages/train.py --seed S --method M --round R --prepared P --pool POOL \
+    python stages/train.py --seed S --method M --round R --prepared P --pool POOL --labels NPY \
         --initial-models DIR --model MODEL --record JSON     # round R of method M, seed S
 
 (dvc.yaml and rounds/train/dvc.yaml spell the paths.)
@@ -18,7 +18,9 @@ learns with the network (Yoo and Kweon), with method_train.learning_loss.
 The model is retrained from scratch every round, as published. When the test
 split doubles as validation, the last epoch's weights are kept instead of
 the best-validation ones (train.json says which). An interrupted run resumes
-from its last epoch checkpoint in runs/.resume/.
+from its last epoch checkpoint in runs/.resume/. A round's masks are the
+dataset's, and for the images a person labelled (oracle: human) the label
+stage's answers (--labels).
 """
 
 import sys
@@ -30,7 +32,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    Resume, atomic_dir, check_pam_backward, check_seed, checkpoint_rule, copy_file, dataset_info, fail, load_params, load_split, model_config,
+    Resume, atomic_dir, check_pam_backward, check_seed, checkpoint_rule, copy_file, dataset_info, fail, load_labeled, load_params, load_split, model_config,
     pam_backward_record, read_pool, round_index, run_key, runtime, save_state, parse_stage_args, set_threads, stage_parser, train_config,
     write_json,
 )
@@ -59,14 +61,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="with --initial: the folder to write (model.pt, train.json)")
     parser.add_argument("--method")
     parser.add_argument("--round")
+    parser.add_argument("--labels", type=Path, help="the pool's masks drawn by a person (.labels.npy, the label stage's)")
     parser.add_argument("--initial-models", type=Path, help="the seed's round-0 models' folder (round 0 adopts one)")
     parser.add_argument("--model", type=Path, help="the network to write (with --method and --round)")
     parser.add_argument("--record", type=Path, help="its train.json to write")
     args = parse_stage_args(parser)
     if args.initial is not None and (args.out is None or args.method or args.round):
         parser.error("--initial KIND goes with --out DIR (and no --method or --round)")
-    if args.initial is None and None in (args.method, args.round, args.initial_models, args.model, args.record):
-        parser.error("give --initial KIND --out DIR, or --method, --round, --initial-models, --model and --record")
+    if args.initial is None and None in (args.method, args.round, args.labels, args.initial_models, args.model, args.record):
+        parser.error("give --initial KIND --out DIR, or --method, --round, --labels, --initial-models, --model and --record")
     params = load_params()
     seed = check_seed(params, args.seed)
     spec = lookup(args.method) if args.method else None
@@ -96,7 +99,8 @@ def main() -> None:
     learning_loss = spec is not None and spec.training == "learning_loss"
     mode = args.initial or ("learning_loss" if learning_loss else training_mode(params, args.method))
     t = params["train"]
-    images, masks = load_split("train", pool.labeled)
+    # the initial pool is all the dataset's masks; a round's pool may hold a person's
+    images, masks = load_split("train", pool.labeled) if args.initial else load_labeled(pool, args.labels)
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
     train_set = InMemorySegmentation(images, masks, transform=augment)
     val_set, checkpoint = checkpoint_rule()

@@ -320,11 +320,12 @@ def train_learning_loss(model, data, cfg, lambda_loss=1.0, detach_after=0.6, **k
 def test_learning_loss_trains_and_scores_one_finite_value_per_image():
     data = _tiny_set()
     model = _ll_model()
-    # plain momentum: 10 steps of the ranking loss on random images are noisy, and with Nesterov
-    # this seed's last epoch lands above its first (2.31 -> 4.13; plain: 2.06 -> 1.10)
+    # the network learns: its segmentation loss falls. The total is no witness: 10 steps of the
+    # ranking term on random images are noise whose last epoch may land above the first, and
+    # where it lands differs between CPUs (2.19 -> 3.38 on an AMD EPYC, 2.06 -> 1.10 on an Intel Xeon)
     cfg = TrainConfig(epochs=5, batch_size=4, lr=0.01, seed=1, nesterov=False, **FP32)
     result = train_learning_loss(model, data, cfg, val_set=data)
-    losses = [r["loss"] for r in result.history]
+    losses = [r["loss_seg"] for r in result.history]
     assert losses[-1] < losses[0]
     assert all(math.isfinite(r["loss_pred"]) for r in result.history)
     assert [r["detached"] for r in result.history] == [False, False, False, True, True]

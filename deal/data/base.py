@@ -260,6 +260,15 @@ class SegmentationDataset(ABC):
         """Problems found while indexing the files of ``splits`` (no decoding)."""
         return []
 
+    def may_lack_mask(self, sample_id: str) -> bool:
+        """True for a sample whose mask a person has yet to draw (a folder dataset's pool
+        with a human oracle): it reads as all void, and validation does not count it."""
+        return False
+
+    def missing_mask_note(self, split: str) -> str:
+        """What a "missing mask" problem line adds: whether a mask may be missing there."""
+        return ""
+
     def _check_split(self, split: str) -> None:
         if split not in self.splits():
             raise DatasetError(
@@ -314,7 +323,10 @@ class SegmentationDataset(ABC):
 
         img_path, mask_path = self.paths(sample_id)
         img = read_image_file(img_path)
-        mask = torch.from_numpy(np.ascontiguousarray(self.decode_mask(mask_path)))
+        if not mask_path.is_file() and self.may_lack_mask(sample_id):  # not labelled yet: void everywhere
+            mask = torch.full(tuple(img.shape[-2:]), self.info.void_index, dtype=torch.uint8)
+        else:
+            mask = torch.from_numpy(np.ascontiguousarray(self.decode_mask(mask_path)))
         if tuple(img.shape[-2:]) != tuple(mask.shape):
             raise DatasetError(
                 f"{img_path}: image is {img.shape[2]}x{img.shape[1]} but its mask "

@@ -30,7 +30,13 @@ palette colours; ``void_color`` is void, any other colour is an error.
 Without ``splits``: if ``images/`` holds subfolders, each subfolder is a split
 (``images/train/x.png`` <-> ``masks/train/x.png``); otherwise the images are
 split as ``DEFAULT_SPLITS`` says: 10 % val, 20 % test, the rest train, drawn
-by ``split_seed``. A stem is the image path relative to ``images/`` without
+by ``split_seed``.
+
+``unlabeled_pool=True`` (a person labels the pool, ``oracle: human``): train
+images may lack masks (they read as all void until a person draws them; val
+and test images still need theirs), val and test may be absent, and a flat
+``images/`` folder without ``splits`` is all train: a random 10/20 % of
+unlabelled images would be val and test images nobody can score. A stem is the image path relative to ``images/`` without
 its extension. Sample ids are image paths relative to the root
 (``"images/train/x.png"``).
 """
@@ -72,6 +78,13 @@ def default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(out)
 
 
+def stem_of(sample_id: str) -> str:
+    """``images/train/x.jpg`` -> ``train/x``: where its mask lies below ``masks/`` (or a labels folder)."""
+    if not sample_id.startswith("images/"):
+        raise DatasetError(f"{sample_id}: not a folder-dataset sample id (expected images/<stem>.<ext>)")
+    return Path(sample_id[len("images/"):]).with_suffix("").as_posix()
+
+
 def _scan(folder: Path) -> dict[str, list[Path]]:
     """stem (posix path relative to ``folder``, no extension) -> files with that stem."""
     out: dict[str, list[Path]] = {}
@@ -85,8 +98,9 @@ def _scan(folder: Path) -> dict[str, list[Path]]:
 
 
 class FolderDataset(SegmentationDataset):
-    def __init__(self, root, config: dict | None = None):
+    def __init__(self, root, config: dict | None = None, unlabeled_pool: bool = False):
         self.root = Path(root)
+        self.unlabeled_pool = unlabeled_pool
         yaml_path = self.root / YAML_NAME
         if config is None:
             if not yaml_path.is_file():
@@ -107,6 +121,7 @@ class FolderDataset(SegmentationDataset):
         self.split_seed = int(self.config.get("split_seed", 0))
         self._problems: list[tuple[str | None, str]] = []  # (split, or None for all; line)
         self._splits = self._build_splits(yaml_path)
+        self._train_ids = frozenset(self._splits.get("train", ()))
 
     # -- config --------------------------------------------------------------------
 
@@ -142,7 +157,7 @@ class FolderDataset(SegmentationDataset):
                         f"move it into one, or list the splits in {YAML_NAME}"
                     )))
             else:
-                spec = dict(DEFAULT_SPLITS)
+                spec = {"train": "*"} if self.unlabeled_pool else dict(DEFAULT_SPLITS)
         if not isinstance(spec, dict) or not spec:
             raise DatasetError(f"{yaml_path}: splits must map split names to stems, a file or a fraction")
 
@@ -240,11 +255,20 @@ class FolderDataset(SegmentationDataset):
             )
         return list(self._splits[split])
 
+    def may_lack_mask(self, sample_id: str) -> bool:
+        return self.unlabeled_pool and sample_id in self._train_ids
+
+    def missing_mask_note(self, split: str) -> str:
+        if self.unlabeled_pool:
+            return f" (a {split} image needs its mask; only train images, the pool a person labels, may lack one)"
+        return " (every image needs a mask when the dataset's masks answer the oracle; with oracle: human, train images may lack one)"
+
+    def unmasked(self, split: str = "train") -> list[str]:
+        """The ids of ``split`` whose mask file is absent (with ``unlabeled_pool``: the pool a person labels)."""
+        return [sid for sid in self.ids(split) if not self.paths(sid)[1].is_file()]
+
     def paths(self, sample_id: str) -> tuple[Path, Path]:
-        if not sample_id.startswith("images/"):
-            raise DatasetError(f"{sample_id}: not a folder-dataset sample id (expected images/<stem>.<ext>)")
-        stem = Path(sample_id[len("images/"):]).with_suffix("").as_posix()
-        return self.root / sample_id, self.root / "masks" / (stem + MASK_EXT)
+        return self.root / sample_id, self.root / "masks" / (stem_of(sample_id) + MASK_EXT)
 
     def index_problems(self, splits: Sequence[str]) -> list[str]:
         problems = [line for split, line in self._problems if split is None or split in splits]

@@ -1,7 +1,8 @@
 """Validate a dataset before any training or output.
 
 ``validate(dataset, splits)`` lists every problem, one line each naming the
-file and what is wrong: a missing image or mask, an unreadable or truncated
+file and what is wrong: a missing image or mask (a pool image may lack its
+mask where the dataset says so: a person labels it later), an unreadable or truncated
 file, an image and mask of different sizes, mask values outside the classes
 and void, an empty split, a duplicate id. Stages call ``ensure_valid`` first
 and stop (non-zero, nothing written) when it raises.
@@ -57,6 +58,7 @@ def validate(
     problems += dataset.index_problems(list(splits))
     aliases = dataset.split_aliases()
     owner: dict[str, str] = {}  # id -> first split (canonical name) holding it
+    split_of: dict[str, str] = {}  # id -> the split it was listed in first (for the missing-mask note)
     checked: set[str] = set()
 
     todo: list[str] = []
@@ -72,6 +74,7 @@ def validate(
             continue
         for sid, n in Counter(ids).items():
             img_path = dataset.paths(sid)[0]
+            split_of.setdefault(sid, split)
             if n > 1:
                 problems.append(f"{img_path}: duplicate id: {n} times in split {split!r}")
             prev = owner.setdefault(sid, canonical)
@@ -87,22 +90,31 @@ def validate(
 
         it = tqdm(todo, desc=f"validate {dataset.info.name}", unit="img", disable=None)
     for sid in it:
-        problems += _check_sample(dataset, sid, decode_images)
+        problems += _check_sample(dataset, sid, decode_images, split_of[sid])
 
     if len(problems) > cap:
         problems = problems[:cap] + [f"... and {len(problems) - cap} more"]
     return problems
 
 
-def _check_sample(dataset: SegmentationDataset, sid: str, decode_images: bool) -> list[str]:
+def _check_sample(dataset: SegmentationDataset, sid: str, decode_images: bool, split: str) -> list[str]:
     img_path, mask_path = dataset.paths(sid)
     out = []
     has_img, has_mask = img_path.is_file(), mask_path.is_file()
     if not has_img:
         out.append(f"{img_path}: missing image (its mask is {mask_path})")
-    if not has_mask:
-        out.append(f"{mask_path}: missing mask for {img_path}")
+    if not has_mask and not dataset.may_lack_mask(sid):
+        out.append(f"{mask_path}: missing mask for {img_path}{dataset.missing_mask_note(split)}")
     if out:
+        return out
+    if not has_mask:  # a pool image a person has yet to label: its image is all there is to check
+        try:
+            if decode_images:
+                read_image_file(img_path)
+            else:
+                _verify_image(img_path)
+        except DatasetError as e:
+            out += e.lines
         return out
     img_hw = mask_hw = None
     try:

@@ -1,0 +1,126 @@
+"""export: a step's picks as a task file an annotation tool imports as it is.
+
+    python stages/export.py --seed S --method M --round R --next N --format label_studio \
+        --prepared P --pool NEXT_POOL --scores SCORES --out DIR [--model difficulty.pt]
+
+After select, for the picks a person labels (oracle: human: those without a
+mask in the dataset; oracle: simulated: every pick, to look at), DIR holds:
+- tasks.json: Label Studio's JSON tasks, one per pick: `image` as a local-files
+  URL relative to the dataset's root (serve it with
+  LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT set to dataset.path), the sample `id`,
+  the `mask` file the person's mask goes to (labels/masks/<stem>.png), its
+  score, and for DEAL methods `difficulty`: the difficulty map of the image
+  (bright: where the network expects to be wrong), inline as a PNG;
+- labeling_config.xml: the project's labeling interface, brush and polygon
+  labels named and coloured as the dataset's classes;
+- picks.csv: id, image path, mask path, score, difficulty PNG: the same list
+  for a person or a tool without Label Studio;
+- difficulty/<stem>.png (DEAL methods): the maps, at each image's own size.
+Label Studio's JSON export of these tasks becomes masks with
+`python stages/labels.py from-label-studio EXPORT.json`.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)
+
+from common import (  # noqa: E402
+    atomic_dir, check_seed, dataset_info, fail, load_model, load_params, load_split, parse_stage_args, read_json, read_scores,
+    set_threads, stage_parser, train_config, unmasked_ids,
+)
+
+LABELS = Path("labels/masks")  # where a person's masks go (the label stage reads them there: rounds/label/dvc.yaml)
+
+
+def main() -> None:
+    parser = stage_parser(__doc__, with_next=True, pool="the next round's pool (JSON, with the ids this step `added`)",
+                          scores="the scores the picks were selected by (scores.csv)", out="the folder to write")
+    parser.add_argument("--format", required=True, choices=["label_studio"], help="the annotation tool's task format")
+    parser.add_argument("--model", type=Path, help="a DEAL method's network with its difficulty branch (difficulty.pt): "
+                        "the picks' difficulty maps go into the tasks")
+    args = parse_stage_args(parser)
+    params = load_params()
+    seed = check_seed(params, args.seed)
+    import csv
+    import io
+    import json
+
+    from deal.data.folder import MASK_EXT, stem_of
+    from deal import labelstudio
+
+    added = read_json(args.pool).get("added", [])
+    unmasked = set(unmasked_ids())
+    picks = [sid for sid in added if sid in unmasked] if params["oracle"] == "human" else list(added)
+    scores = dict(read_scores(args.scores))
+    info = dataset_info()
+    root = Path(read_json(args.prepared / "source.json")["path"])
+    maps = difficulty_pngs(params, args, picks, root) if args.model else {}
+    rows = []
+    for sid in picks:
+        row = {"id": sid, "image": labelstudio.local_file_url(sid), "mask": str(LABELS / (stem_of(sid) + MASK_EXT)),
+               "seed": seed, "method": args.method, "round": args.next, "score": scores.get(sid)}
+        if sid in maps:
+            row["difficulty"] = labelstudio.png_data_url(maps[sid])
+        rows.append(row)
+    listing = io.StringIO()
+    writer = csv.writer(listing, lineterminator="\n")
+    writer.writerow(["id", "image", "mask", "score", "difficulty"])
+    for row in rows:
+        writer.writerow([row["id"], str(root / row["id"]), row["mask"], "" if row["score"] is None else f"{row['score']:.9g}",
+                         f"difficulty/{stem_of(row['id'])}.png" if row["id"] in maps else ""])
+    with atomic_dir(args.out) as work:
+        (work / "tasks.json").write_text(json.dumps(labelstudio.tasks(rows), indent=1) + "\n")
+        (work / "labeling_config.xml").write_text(
+            labelstudio.labeling_config(info["class_names"], info["palette"], difficulty=bool(maps)))
+        (work / "picks.csv").write_text(listing.getvalue())
+        for sid, png in maps.items():
+            target = work / "difficulty" / f"{stem_of(sid)}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(png)
+    print(f"export: seed {seed} {args.method} {args.next}: {len(rows)} picks to label -> {args.out}/tasks.json "
+          f"(Label Studio; masks go to {LABELS}/<stem>.png)")
+
+
+def difficulty_pngs(params: dict, args, picks: list[str], root: Path) -> dict[str, bytes]:
+    """Each pick's difficulty map (sigmoid of the branch), at the image's own size, as PNG bytes."""
+    import io
+
+    import numpy as np
+    import torch
+    from matplotlib import colormaps
+    from PIL import Image
+    from deal.data.base import DatasetError, image_size
+    from deal.data.memory import InMemorySegmentation
+    from deal.figures import CMAP
+    from deal.training import difficulty_logits_of
+
+    if not picks:
+        return {}
+    set_threads(params)
+    model = load_model(params, args.model)
+    if getattr(model, "difficulty", None) is None:
+        fail(f"{args.model}: holds no difficulty branch; rerun its difficulty stage (dvc repro -f)")
+    cfg = train_config(params, "segmentation", len(picks), epochs=1)
+    images, masks = load_split("train", picks)
+    maps = torch.sigmoid(difficulty_logits_of(model, InMemorySegmentation(images, masks), cfg))
+    colour = colormaps[CMAP]
+    out = {}
+    for sid, dmap in zip(picks, maps):
+        try:
+            height, width = image_size(root / sid)
+        except (OSError, DatasetError) as exc:
+            fail(f"{root / sid}: unreadable ({exc}); the dataset changed since prepare: rerun `dvc repro`")
+        full = torch.nn.functional.interpolate(dmap[None, None], size=(height, width), mode="bilinear", align_corners=False)
+        rgb = (colour(full[0, 0].clamp(0, 1).numpy())[..., :3] * 255).round().astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, format="PNG")
+        out[sid] = buffer.getvalue()
+    return out
+
+
+if __name__ == "__main__":
+    main()
