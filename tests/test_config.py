@@ -290,3 +290,38 @@ def test_round_0_models_follow_the_method_table():
         "segmentation", "segmentation", "joint", None]
     params["deal"]["mode"] = "decoupled"
     assert initial_model(params, "deal_de") == "segmentation"
+
+
+def test_the_oracle_and_its_task_export_are_checked(tmp_path):
+    def human(p, **changes):
+        p.update(oracle="human", export=["label_studio"])
+        p["dataset"].update(kind="folder", path=str(tmp_path))
+        p.update(changes)
+
+    params = copy.deepcopy(PARAMS)
+    human(params)
+    check_params(params, train_size=400)
+    assert problems(lambda p: p.update(oracle="person")) == [
+        "params.yaml: oracle: 'person'; simulated (the dataset's masks answer) or human "
+        "(a person writes the picks' masks into labels/masks/)"]
+    assert problems(lambda p: p.update(export=["cvat", "label_studio", "label_studio"])) == [
+        "params.yaml: export: unknown format 'cvat'; one of label_studio",
+        "params.yaml: export: a format is listed twice; list each once"]
+    found = problems(lambda p: p.update(oracle="human"))  # the embedded scenes, no export
+    assert found[0].startswith("params.yaml: oracle: human needs your own images (dataset.kind: folder")
+    assert found[1] == "params.yaml: export: [] with oracle: human; the person needs the picks: export: [label_studio]"
+    found = problems(lambda p: (human(p), p["reference"].update(train=True)))
+    assert found == ["params.yaml: reference.train: true trains on every train image, but with oracle: human the pool "
+                     "has no masks; set reference.train: false"]
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "studies").glob("*/recipe.yaml")), ids=lambda p: p.parent.name)
+def test_every_committed_study_recipe_is_valid_params(recipe, tmp_path):
+    """A study continues in a later session (`study.py run --seeds 3`): its recipe must still be
+    params the current code accepts, with the data path of the machine it runs on."""
+    from deal.config import parse_params
+
+    params = parse_params(recipe.read_text())
+    params["seeds"] = [0]  # a recipe holds everything but the seeds and the data's path (stages/study.py)
+    params["dataset"]["path"] = "data/synthetic" if params["dataset"]["kind"] == "synthetic" else str(tmp_path)
+    check_params(params)

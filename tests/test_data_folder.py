@@ -143,3 +143,27 @@ def test_default_palette_when_omitted(tmp_path):
     (root / "dataset.yaml").write_text(yaml.safe_dump(cfg))
     info = FolderDataset(root).info
     assert len(info.palette) == 3 and len(set(info.palette)) == 3
+
+
+def test_a_pool_a_person_labels_may_lack_masks_only_in_train(tmp_path):
+    """oracle: human: train images without masks read as void and are no problem; val and test
+    images still need theirs; each missing-mask line says what this oracle allows."""
+    root = write_folder(tmp_path / "d", ["a", "b", "c"], sub="train")
+    write_folder(root, ["t"], sub="test")
+    (root / "masks" / "train" / "b.png").unlink()
+    (root / "masks" / "test" / "t.png").unlink()
+    simulated = validate(FolderDataset(root), ["train", "test"])
+    assert any("b.png: missing mask" in line and "with oracle: human, train images may lack one" in line for line in simulated)
+    person = FolderDataset(root, unlabeled_pool=True)
+    assert person.unmasked("train") == ["images/train/b.png"]
+    lines = validate(person, ["train", "test"])
+    assert len(lines) == 1 and "t.png: missing mask" in lines[0] and "only train images" in lines[0]
+    image, mask = person.read("images/train/b.png")
+    assert image.shape == (3, 12, 16) and bool((mask == 255).all())
+
+
+def test_a_flat_folder_a_person_labels_is_all_train(tmp_path):
+    root = write_folder(tmp_path / "d", [f"s{i}" for i in range(10)])
+    assert FolderDataset(root, unlabeled_pool=True).splits() == ("train",)
+    assert len(FolderDataset(root, unlabeled_pool=True).ids("train")) == 10
+    assert set(FolderDataset(root).splits()) == {"train", "val", "test"}
