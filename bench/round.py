@@ -38,7 +38,7 @@ def stage_commands(project: Path, seed: int, method: str, round_id: str, deal: b
     step = round_id.replace("r", "s")
     name = f"{seed}-{method}"
     kinds = [("train", round_id)] + ([("errors", step), ("difficulty", step), ("score_deal", step)] if deal else [("score", step)])
-    kinds += [("select", step), ("evaluate", round_id)] + ([("analyze", step)] if deal else [])
+    kinds += [("select", step), ("label", step), ("evaluate", round_id)] + ([("analyze", step)] if deal else [])
     cmds = []
     for kind, at in kinds:
         stage = f"{kind}@{name}-{at}"

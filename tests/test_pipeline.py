@@ -72,7 +72,7 @@ def test_repro_writes_curves_and_pools_that_grow_by_the_batch(project):
     assert not list((root / "data" / "prepared").rglob("*.png"))
     # every per-(method, round) stage kind has its own small lock
     assert {p.parent.name for p in root.glob("rounds/*/dvc.lock")} == {
-        "train", "evaluate", "errors", "difficulty", "score", "score_deal", "select", "analyze"}
+        "train", "evaluate", "errors", "difficulty", "score", "score_deal", "select", "label", "analyze"}
     # as published: the baselines' round 0 is a plain network, DEAL's the joint one, each the seed's shared model
     for seed in (0, 1):
         runs = root / "runs" / f"seed{seed}"
@@ -144,7 +144,8 @@ def test_appending_a_seed_runs_only_its_stages_and_removing_it_leaves_the_others
     steps = [f"s{i}" for i in range(ROUNDS - 1)]
     assert ran == {"report", "init@2", "train_initial@2-segmentation", "train_initial@2-joint"} | {
         f"{kind}@2-{m}-r{i}" for m in METHODS for kind in ("train", "evaluate") for i in range(ROUNDS)} | {
-        f"select@2-{m}-{step}" for m in METHODS for step in steps} | {f"score@2-random-{step}" for step in steps} | {
+        f"{kind}@2-{m}-{step}" for kind in ("select", "label") for m in METHODS for step in steps} | {
+        f"score@2-random-{step}" for step in steps} | {
         f"{kind}@2-deal_de-{step}" for kind in ("errors", "difficulty", "score_deal", "analyze") for step in steps}
     rows = _csv(root, "curves.csv")
     assert [r for r in rows if r["seed"] != "2"] == before and {r["seed"] for r in rows} == {"0", "1", "2"}
@@ -167,7 +168,7 @@ def test_appending_a_round_runs_only_that_round(changed_project):
     expected = {"report"}
     for seed in (0, 1):
         step, new = f"s{ROUNDS - 1}", f"r{ROUNDS}"
-        expected |= {f"select@{seed}-{m}-{step}" for m in METHODS}
+        expected |= {f"{kind}@{seed}-{m}-{step}" for kind in ("select", "label") for m in METHODS}
         expected |= {f"{stage}@{seed}-{m}-{new}" for stage in ("train", "evaluate") for m in METHODS}
         expected |= {f"score@{seed}-random-{step}"}
         expected |= {f"{k}@{seed}-deal_de-{step}" for k in ("errors", "difficulty", "score_deal", "analyze")}
