@@ -1,4 +1,9 @@
-"""evaluate: mIoU, per-class IoU and pixel accuracy of a round's model on the test split."""
+"""evaluate: mIoU, per-class IoU and pixel accuracy of a round's model on the test split.
+
+With train.nproc (x train.nnodes) > 1 it runs itself again under torchrun: each
+process evaluates whole batches of the test split and the confusion matrices
+are summed, which gives the single-process numbers exactly; rank 0 writes.
+"""
 
 import sys
 from pathlib import Path
@@ -9,7 +14,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    check_seed, dataset_info, load_model, load_params, load_split, read_json, round_index, set_threads,
+    check_seed, dataset_info, distribute, load_model, load_params, load_split, read_json, round_index, set_threads,
     split_ids, parse_stage_args, stage_parser, train_config, write_json,
 )
 
@@ -19,7 +24,9 @@ def main() -> None:
                                          out="the test scores to write (JSON)"))
     params = load_params()
     seed = check_seed(params, args.seed)
+    rank, _ = distribute(params, __file__)
     from deal.data.memory import InMemorySegmentation
+    from deal.distributed import finish
     from deal.training import evaluate
 
     set_threads(params)
@@ -28,6 +35,9 @@ def main() -> None:
     test_set = InMemorySegmentation(*load_split("test"))
     cfg = train_config(params, "segmentation", len(test_set), epochs=1)
     scores = evaluate(model, test_set, num_classes=info["num_classes"], void_index=info["void_index"], cfg=cfg)
+    if rank != 0:
+        finish()
+        return
     record = read_json(args.record)
     labeled = record["labeled"]
     train_size = len(split_ids("train"))
@@ -46,6 +56,7 @@ def main() -> None:
         "history": record.get("history", []),
     }
     write_json(args.out, result)
+    finish()
     print(f"evaluate: seed {seed} {args.method} {args.round}: {labeled} labeled ({result['percent_labeled']:.1f} %), "
           f"test mIoU {scores['miou']:.4f}, pixel accuracy {scores['pixel_accuracy']:.4f}")
 
