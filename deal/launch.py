@@ -46,7 +46,8 @@ def is_worker(environ: Mapping = os.environ) -> bool:
 
 def command(params: Mapping, script: str, argv: list[str], python: str = sys.executable) -> list[str] | None:
     """The torchrun command line that runs `script argv` on the processes params ask for;
-    None when they ask for one."""
+    None when they ask for one. (torchrun's parser refuses a script argument that abbreviates
+    several of its own options, such as --n; the stages' arguments abbreviate none.)"""
     t = params["train"]
     if world_size(params) == 1:
         return None
