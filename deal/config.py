@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import yaml
 
+from deal import launch
 from deal.methods import DEAL, METHODS, NAMES, split_lists
 from deal.specs import boolean, choice, device, integer, is_int as _is_int, number, optional, pair
 
@@ -103,6 +104,17 @@ SECTIONS = {
         "device": device(),
         "num_workers": integer(0),
         "threads": integer(0, why=" (0: torch's default)"),
+        # several processes (deal.launch): they change the numbers, so the stages track them
+        "nproc": integer(1, why=" (processes per machine; more than 1 runs the stage under torchrun)"),
+        "nnodes": integer(1, why=" (machines; more than 1 needs launch.rdzv_endpoint)"),
+        "sync_bn": boolean(),
+    },
+    # where several machines' processes meet (train.nnodes > 1): not what they compute, so no stage tracks it
+    "launch": {
+        "rdzv_endpoint": (lambda v: v is None or (isinstance(v, str) and launch.ENDPOINT.fullmatch(v) is not None),
+                          "null, or host:port of one of the machines (torchrun's --rdzv-endpoint)"),
+        "rdzv_id": (lambda v: isinstance(v, str) and launch.RDZV_ID.fullmatch(v) is not None,
+                    "a name of letters, digits, _ and - shared by the machines of one run (torchrun's --rdzv-id)"),
     },
     "reference": {"train": boolean(), "seed": integer(0)},
     "deal": {
@@ -116,7 +128,7 @@ SECTIONS = {
     },
 }
 TOP_LEVEL = ("seeds", "baseline_ref", "dataset", "oracle", "export", "budget", "methods", "baselines", "deal_methods",
-             "method_cfg", "method_train", "rounds", "steps", "model", "train", "reference", "deal")
+             "method_cfg", "method_train", "rounds", "steps", "model", "train", "reference", "deal", "launch")
 def shown(value) -> str:
     """A value as params.yaml spells it: null, true, 'text', [1, 2]."""
     if value is None or isinstance(value, bool):
@@ -288,6 +300,8 @@ def check_params(params, train_size: int | None = None, root: str = ".") -> None
     if ok["train"] and params["train"].get("nesterov") is True and params["train"].get("momentum") == 0:
         problems.append("params.yaml: train.nesterov: true needs momentum > 0 (train.momentum is 0); "
                         "set train.nesterov: false or a momentum")
+    if ok["train"]:
+        launch.check(params, problems)
     if ok["model"]:
         check_weights(params["model"], root, problems)
     if ok["deal"]:

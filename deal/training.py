@@ -5,6 +5,18 @@ encoder at `lr` and heads plus `gamma` at 10x, poly schedule (power 0.9),
 validation every k epochs keeping the best checkpoint. It is seeded per
 epoch (data order, augmentation and dropout), so a run resumed from its last
 epoch checkpoint continues exactly as the uninterrupted run would.
+
+Several processes (torchrun; deal.launch, deal.distributed): `train` wraps the
+network in DistributedDataParallel when a process group is joined. The batch
+is global: each of W processes takes `batch_size / W` images a step from a
+DistributedSampler (seeded as the single-process order is, `set_epoch` each
+epoch), gradients are averaged, so a step sees `batch_size` images as in one
+process, with the same steps per epoch and learning-rate schedule. The
+result is not bit-identical to one process (BatchNorm normalises each
+process's share of the batch unless `sync_bn`; the sums run in another
+order). Only rank 0 calls `save_last`; `evaluate` splits the images by whole
+batches and sums the confusion matrix over the ranks, which gives exactly
+the single-process numbers.
 """
 
 from __future__ import annotations
@@ -14,9 +26,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 from tqdm.auto import tqdm
 
+from deal import distributed
 from deal.losses import DIFFICULTY_LOSSES, deal_loss, error_mask
 from deal.metrics import ConfusionMatrix
 from deal.runtime import autocast, memory_format, resolve_device, resolve_precision, seed_everything
@@ -47,6 +60,7 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     progress: bool = True
+    sync_bn: bool = False  # several processes: BatchNorm statistics over the whole batch (CUDA only)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -113,6 +127,51 @@ def _loader(dataset: Dataset, cfg: TrainConfig, device: torch.device, generator:
     )
 
 
+def _epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """torch's seed for an epoch (augmentation, dropout): rank 0's is the single-process one,
+    the other ranks draw their own."""
+    return seed * 100_003 + epoch + rank * 1_000_000_007
+
+
+def _distributed_loader(dataset: Dataset, cfg: TrainConfig, device: torch.device, generator: torch.Generator,
+                        rank: int, world: int) -> tuple[DataLoader, DistributedSampler]:
+    """Each rank's share of every step: batch_size / world images (the batch is global)."""
+    if cfg.batch_size % world:
+        raise ValueError(f"batch size {cfg.batch_size} does not split over {world} processes")
+    per_rank = cfg.batch_size // world
+    # the single-process order's seed; set_epoch(e) adds e, as the per-epoch seeding does
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed * 100_003)
+    loader = DataLoader(
+        dataset,
+        batch_size=per_rank,
+        sampler=sampler,
+        num_workers=cfg.num_workers,
+        persistent_workers=cfg.num_workers > 0,
+        pin_memory=device.type == "cuda",
+        drop_last=len(sampler) > per_rank,  # the same on every rank: the sampler pads the shares even
+        generator=generator,
+    )
+    return loader, sampler
+
+
+class _Step(nn.Module):
+    """What one training forward runs, as one module for DistributedDataParallel: the
+    network, or a method's own forward (learning loss: its loss prediction module on the
+    encoder's levels), with the extra term's parameters included."""
+
+    def __init__(self, model: nn.Module, extra_loss=None) -> None:
+        super().__init__()
+        self.model = model
+        self.extra_loss = extra_loss
+        module = getattr(extra_loss, "loss_module", None)
+        self.extra = module if isinstance(module, nn.Module) else None  # its parameters, synchronised too
+
+    def forward(self, images: torch.Tensor):
+        if self.extra_loss is not None:
+            return self.extra_loss.forward(self.model, images)
+        return self.model(images), None
+
+
 def train(
     model: nn.Module,
     train_set: Dataset,
@@ -143,14 +202,23 @@ def train(
     fmt = memory_format(dtype)
     if cfg.mode != "segmentation" and model.difficulty is None:
         raise ValueError(f"training mode {cfg.mode!r} needs the difficulty branch")
+    rank, world = distributed.rank_world()
     seed_everything(cfg.seed)
     model.to(device, memory_format=fmt)
+    if world > 1 and cfg.sync_bn:
+        if device.type == "cpu":
+            raise ValueError("SyncBatchNorm runs on CUDA only; train without sync_bn on the CPU")
+        nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place: the same parameters, the same state dict keys
     _prepare_trainable(model, cfg.mode)
     optimizer = build_optimizer(model, cfg)
     if extra_loss is not None and (group := extra_loss.param_group(cfg)) is not None:
         optimizer.add_param_group(group)
     generator = torch.Generator()
-    loader = _loader(train_set, cfg, device, generator, shuffle=True)
+    sampler = None
+    if world > 1:
+        loader, sampler = _distributed_loader(train_set, cfg, device, generator, rank, world)
+    else:
+        loader = _loader(train_set, cfg, device, generator, shuffle=True)
     total_steps = cfg.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _poly(total_steps, cfg.poly_power))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
@@ -166,15 +234,22 @@ def train(
         best_epoch = int(resume.get("best_epoch", -1))
         best_state = resume.get("best_state")
         history = list(resume.get("history", []))
+    step = None
+    if world > 1:  # after the resumed weights are in: DDP starts every rank from rank 0's
+        from torch.nn.parallel import DistributedDataParallel
+
+        step = DistributedDataParallel(_Step(model, extra_loss))
 
     # One bar for the run; tqdm stays quiet when stderr is not a terminal.
     bar = tqdm(total=cfg.epochs * len(loader), initial=start_epoch * len(loader), desc="train",
-               unit="step", disable=None if cfg.progress else True, leave=False)
+               unit="step", disable=None if cfg.progress and rank == 0 else True, leave=False)
     for epoch in range(start_epoch, cfg.epochs):
         # Seeded per epoch: order, augmentation and dropout do not depend on
         # whether the run was resumed.
-        torch.manual_seed(cfg.seed * 100_003 + epoch)
-        generator.manual_seed(cfg.seed * 100_003 + epoch)
+        torch.manual_seed(_epoch_seed(cfg.seed, epoch, rank))
+        generator.manual_seed(_epoch_seed(cfg.seed, epoch, rank))
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         _set_train_mode(model, cfg.mode)
         epoch_state = extra_loss.begin_epoch(epoch, cfg.epochs) if extra_loss is not None else {}
         sums = torch.zeros(3, device=device)  # loss, seg, dif (or the extra term); summed on device, no per-batch sync
@@ -183,7 +258,10 @@ def train(
             images = images.to(device, non_blocking=True).contiguous(memory_format=fmt)
             masks = masks.to(device, non_blocking=True)
             with autocast(device, dtype):
-                out, aux = extra_loss.forward(model, images) if extra_loss is not None else (model(images), None)
+                if step is not None:
+                    out, aux = step(images)
+                else:
+                    out, aux = extra_loss.forward(model, images) if extra_loss is not None else (model(images), None)
             loss, parts = _loss(out, masks, cfg, void_index)
             if extra_loss is not None:
                 term, value = extra_loss(out, aux, masks, void_index)
@@ -197,6 +275,10 @@ def train(
             sums += torch.stack([loss.detach(), parts.get("loss_seg", torch.zeros((), device=device)), parts.get("loss_dif", torch.zeros((), device=device))])
             steps += 1
             bar.update(1)
+        if world > 1:  # the loss over every rank's share; rank 0's BatchNorm statistics everywhere
+            torch.distributed.all_reduce(sums)
+            sums /= world
+            distributed.sync_buffers(model)
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **epoch_state}
         names = ("loss", "loss_seg", extra_loss.name if extra_loss is not None else "loss_dif")
         record.update(dict(zip(names, (sums / max(steps, 1)).tolist())))
@@ -211,7 +293,7 @@ def train(
         bar.set_postfix(epoch=epoch + 1, loss=f"{record['loss']:.3f}")
         if log is not None:
             log(record)
-        if save_last is not None and not last_epoch:
+        if save_last is not None and not last_epoch and rank == 0:  # written once, by rank 0
             save_last(
                 {
                     "model": _cpu_state(model),
@@ -225,6 +307,8 @@ def train(
                     "history": history,
                 }
             )
+        if save_last is not None and not last_epoch:
+            distributed.barrier()  # the others wait until it is written
     bar.close()
     if best_state is None:
         best_state, best_epoch = _cpu_state(model), cfg.epochs
@@ -257,11 +341,26 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 # ---------------------------------------------------------------- inference
 
 
+def inference_batch(cfg: TrainConfig, batch_size: int | None = None) -> int:
+    """The batch size of inference (`batches`)."""
+    return batch_size or max(cfg.batch_size, 8)
+
+
+def shard(dataset: Dataset, cfg: TrainConfig, batch_size: int | None = None) -> tuple[Dataset, list[int]]:
+    """This rank's whole batches of `dataset` (deal.distributed.shard) and their indices;
+    the dataset itself in one process."""
+    rank, world = distributed.rank_world()
+    if world == 1:
+        return dataset, list(range(len(dataset)))
+    indices = distributed.shard(len(dataset), inference_batch(cfg, batch_size), rank, world)
+    return Subset(dataset, indices), indices
+
+
 def batches(dataset: Dataset, cfg: TrainConfig, batch_size: int | None = None) -> DataLoader:
     device = resolve_device(cfg.device)
     return DataLoader(
         dataset,
-        batch_size=batch_size or max(cfg.batch_size, 8),
+        batch_size=inference_batch(cfg, batch_size),
         shuffle=False,
         num_workers=cfg.num_workers,
         pin_memory=device.type == "cuda",
@@ -283,10 +382,12 @@ def predict(model: nn.Module, dataset: Dataset, cfg: TrainConfig, batch_size: in
 
 
 def evaluate(model: nn.Module, dataset: Dataset, *, num_classes: int, void_index: int, cfg: TrainConfig) -> dict:
-    """mIoU, per-class IoU and pixel accuracy of `model` on `dataset`."""
+    """mIoU, per-class IoU and pixel accuracy of `model` on `dataset`. With several
+    processes each runs its whole batches and the confusion matrices are summed: the
+    single-process numbers exactly (deal.distributed)."""
     was_training = model.training
     confusion = ConfusionMatrix(num_classes, void_index, device=resolve_device(cfg.device))
-    for out, masks in predict(model, dataset, cfg):
+    for out, masks in predict(model, shard(dataset, cfg)[0], cfg):
         confusion.update(masks, out.logits.argmax(dim=1))
     confusion.reduce_from_all_processes()
     if was_training:

@@ -2,6 +2,10 @@
 
 Without a test split (your own images, oracle: human, no labelled test images)
 the round is not scored: the record says so (miou null), and so does the report.
+
+With train.nproc (x train.nnodes) > 1 it runs itself again under torchrun: each
+process evaluates whole batches of the test split and the confusion matrices
+are summed, which gives the single-process numbers exactly; rank 0 writes.
 """
 
 import sys
@@ -13,7 +17,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    check_seed, dataset_info, load_model, load_params, load_split, read_json, round_index, set_threads,
+    check_seed, dataset_info, distribute, load_model, load_params, load_split, read_json, round_index, set_threads,
     split_ids, parse_stage_args, stage_parser, train_config, write_json,
 )
 
@@ -23,7 +27,9 @@ def main() -> None:
                                          out="the test scores to write (JSON)"))
     params = load_params()
     seed = check_seed(params, args.seed)
+    rank, _ = distribute(params, __file__)
     from deal.data.memory import InMemorySegmentation
+    from deal.distributed import finish
     from deal.training import evaluate
 
     set_threads(params)
@@ -35,6 +41,9 @@ def main() -> None:
         scores = evaluate(model, test_set, num_classes=info["num_classes"], void_index=info["void_index"], cfg=cfg)
     else:  # nothing to score on: said, not invented
         scores = {"miou": None, "pixel_accuracy": None, "per_class_iou": [None] * info["num_classes"]}
+    if rank != 0:
+        finish()
+        return
     record = read_json(args.record)
     labeled = record["labeled"]
     train_size = len(split_ids("train"))
@@ -54,6 +63,7 @@ def main() -> None:
         "history": record.get("history", []),
     }
     write_json(args.out, result)
+    finish()
     scored = (f"test mIoU {scores['miou']:.4f}, pixel accuracy {scores['pixel_accuracy']:.4f}" if len(test_set)
               else "not scored: the dataset has no labelled test split")
     print(f"evaluate: seed {seed} {args.method} {args.round}: {labeled} labeled ({result['percent_labeled']:.1f} %), {scored}")

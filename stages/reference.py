@@ -5,7 +5,8 @@ split with the round recipe and evaluated on the test split; with false
 (the default: it costs a training on all the data) the stage only records
 that no reference was computed, and the report draws no dashed line. When
 the test split doubles as validation, the last epoch's weights are kept, as
-in the train stage (reference.json says which).
+in the train stage (reference.json says which). With train.nproc (x train.nnodes) > 1
+it trains and evaluates under torchrun, as the train and evaluate stages; rank 0 writes.
 """
 
 import sys
@@ -17,7 +18,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    checkpoint_rule, dataset_info, load_params, load_split, model_config, parse_stage_args, set_threads, stage_parser, train_config, write_json,
+    checkpoint_rule, dataset_info, distribute, load_params, load_split, model_config, parse_stage_args, set_threads, stage_parser,
+    train_config, write_json,
 )
 
 
@@ -29,8 +31,10 @@ def main() -> None:
         write_json(out, {"computed": False})
         print("reference: not computed (set reference.train: true for the full-data line)")
         return
+    rank, _ = distribute(params, __file__)
     from deal.data.memory import InMemorySegmentation
     from deal.data.transforms import train_transforms
+    from deal.distributed import finish
     from deal.models import build_model
     from deal.training import evaluate, train
 
@@ -46,9 +50,13 @@ def main() -> None:
     result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set)
     scores = evaluate(model, InMemorySegmentation(*load_split("test")), num_classes=info["num_classes"],
                       void_index=info["void_index"], cfg=cfg)
+    if rank != 0:
+        finish()
+        return
     write_json(out, {"computed": True, "labeled": len(train_set), "miou": scores["miou"],
                      "pixel_accuracy": scores["pixel_accuracy"], "best_epoch": result.best_epoch,
                      "checkpoint": checkpoint})
+    finish()
     print(f"reference: all {len(train_set)} train images: test mIoU {scores['miou']:.4f} ({checkpoint})")
 
 

@@ -6,6 +6,11 @@ VAAL trains its own VAE and discriminator here; learning loss reads the loss
 prediction module its train stage saved in model.pt; core-set's joint pick is
 written as scores (b - pick position) so that select takes it in order.
 Writes scores.csv (id, score), highest first, where --out says (rounds/score*/dvc.yaml).
+With train.nproc (x train.nnodes) > 1 the methods that share the work
+(deal.acquisition.scoring.SPLIT: the per-image ones and core-set's features)
+run under torchrun, each process scoring whole batches of the candidates;
+the scores are those of one process and rank 0 writes them. Random, QBC and
+VAAL run in one process.
 """
 
 import sys
@@ -17,7 +22,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    atomic_path, check_device, check_seed, fail, load_model, load_params, load_split, read_pool, round_index,
+    atomic_path, check_device, check_seed, distribute, fail, load_model, load_params, load_split, read_pool, round_index,
     set_threads, parse_stage_args, stage_parser, train_config,
 )
 
@@ -34,6 +39,9 @@ def main() -> None:
     from deal.methods import method
 
     spec = method(args.method)
+    from deal.acquisition.scoring import SPLIT
+
+    rank, _ = distribute(params, __file__, split=spec.scores_from in SPLIT)
     pool = read_pool(args.pool)
     options = params["method_cfg"][args.method]
     seed = round_seed(al_seed, round_index(params, args.round))
@@ -59,11 +67,17 @@ def main() -> None:
                        report=lambda line: print(f"score: {line}"), **inputs)
     except ValueError as exc:  # a model.pt without the parts its method needs
         fail(f"{args.model}: {exc}; rerun its train stage (dvc repro -f)")
+    from deal.distributed import finish
+
+    if rank != 0:  # every rank holds the scores; rank 0 writes them
+        finish()
+        return
     ranked = sorted(zip(candidates, scores), key=lambda p: (-p[1], p[0]))
     with atomic_path(args.out) as tmp:
         tmp.write_text("id,score\n" + "".join(f"{sid},{score:.9g}\n" for sid, score in ranked))
     print(f"score: seed {al_seed} {args.method} {args.round}: {len(candidates)} of {len(pool.unlabeled)} unlabeled images "
           f"scored (rho {options['rho']})")
+    finish()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ split doubles as validation, the last epoch's weights are kept instead of
 the best-validation ones (train.json says which). An interrupted run resumes
 from its last epoch checkpoint in runs/.resume/. A round's masks are the
 dataset's, and for the images a person labelled (oracle: human) the label
-stage's answers (--labels).
+stage's answers (--labels). With train.nproc (x train.nnodes) > 1
+the script runs itself again under torchrun, DistributedDataParallel (docs/ddp.md);
+rank 0 writes the checkpoints and the outputs.
 """
 
 import sys
@@ -32,7 +34,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    Resume, atomic_dir, check_pam_backward, check_seed, checkpoint_rule, copy_file, dataset_info, fail, load_labeled, load_params, load_split, model_config,
+    Resume, atomic_dir, check_pam_backward, check_seed, checkpoint_rule, copy_file, dataset_info, distribute, fail, load_labeled,
+    load_params, load_split, model_config,
     pam_backward_record, read_pool, round_index, run_key, runtime, save_state, parse_stage_args, set_threads, stage_parser, train_config,
     write_json,
 )
@@ -86,10 +89,12 @@ def main() -> None:
     elif round_index(params, args.round) == 0 and not own_round0:
         adopt_initial(params, seed, args.method, args.initial_models, args.model, args.record)
         return
+    rank, world = distribute(params, __file__)  # several processes: torchrun runs this script again
     pool_path = args.pool
 
     from deal.data.memory import InMemorySegmentation
     from deal.data.transforms import train_transforms
+    from deal.distributed import finish
     from deal.models import build_model
     from deal.training import train
 
@@ -116,7 +121,7 @@ def main() -> None:
     # a checkpoint resumes only this exact run: same configs, same images, same code
     key = run_key(train=cfg, model=config, mode=mode, options=options, seed=seed, runtime=runtime(params),
                   dataset=info, images=images, masks=masks, val=val_set.images if val_set is not None else None,
-                  val_masks=val_set.masks if val_set is not None else None, init=model.state_dict())
+                  val_masks=val_set.masks if val_set is not None else None, init=model.state_dict(), world=world)
     resume = Resume(stage, key, "train")
     print(f"train: {stage}: {len(train_set)} labeled images, {cfg.epochs} epochs, mode {mode}; keeps the {checkpoint}")
     extra_loss = None
@@ -133,6 +138,11 @@ def main() -> None:
     }
     if config.difficulty:  # the two backwards agree to float32 rounding, not bit for bit
         record["pam_backward"] = pam_backward_record(params, model)
+    if world > 1:
+        record["processes"] = world
+    if rank != 0:  # rank 0 writes; the others wait for it in finish()
+        finish()
+        return
     if args.initial:  # one folder, written whole: model.pt and train.json
         with atomic_dir(out) as work:
             save_state(work / INITIAL_MODEL, result.state_dict)
@@ -141,6 +151,7 @@ def main() -> None:
         save_state(args.model, result.state_dict)
         write_json(args.record, record)
     resume.done()
+    finish()
     best = f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}" if held_out else \
         f"kept epoch {result.best_epoch} ({checkpoint})"
     print(f"train: {stage}: {best}")

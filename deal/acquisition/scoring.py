@@ -2,6 +2,21 @@
 
 `score` dispatches on what the method scores from (deal.methods): the score
 stage loads what `Method.reads_model` / `reads_labeled` say and calls it.
+
+With several processes (torchrun, deal.distributed) every rank calls it and
+gets the same scores, those of one process:
+- per-image methods (entropy, margin, least confidence, DS, DE, learning
+  loss) score their share of the candidates, gathered back in order;
+- core-set computes the features of the candidates and of the labeled pool
+  in shares, then runs its greedy k-center pick, which is joint over the
+  pool, on rank 0 and passes it to the others;
+- VAAL (its VAE and discriminator train on the whole pool, one step after
+  the other) and QBC (its dropout masks are drawn batch after batch from one
+  seeded generator per layer, so a share cannot draw its batches' masks
+  without those of every batch before) run whole on rank 0;
+- random needs no model: every rank draws the same scores.
+The score stage starts several processes only for the methods that share
+the work (`SPLIT`).
 """
 
 from __future__ import annotations
@@ -9,6 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from deal.methods import method as lookup
+
+# what the methods that share the scoring over processes score from (the others run on rank 0)
+SPLIT = ("output", "loss_module", "features")
 
 
 def score(
@@ -36,6 +54,20 @@ def score(
     device, precision and batch size of inference.
     """
     spec = lookup(name)
+    if spec.scores_from in ("images", "committee"):  # whole, on rank 0 (the module docstring says why)
+        from deal import distributed
+
+        if distributed.active():
+            return distributed.from_main(lambda: _score(
+                name, options, ids, seed=seed, candidates=candidates, model=model, labeled=labeled,
+                unlabeled_images=unlabeled_images, batch=batch, cfg=cfg, report=report, split=False))
+    return _score(name, options, ids, seed=seed, candidates=candidates, model=model, labeled=labeled,
+                  unlabeled_images=unlabeled_images, batch=batch, cfg=cfg, report=report)
+
+
+def _score(name, options, ids, *, seed, candidates, model, labeled, unlabeled_images, batch, cfg, report,
+           split: bool = True) -> list[float]:
+    spec = lookup(name)
     options = {k: v for k, v in options.items() if k != "rho"}
     if spec.scores_from == "nothing":
         from deal.acquisition.select import random_scores
@@ -61,14 +93,17 @@ def score(
         raise ValueError(f"{name} scores from the round's network; pass model=")
     candidate_set = InMemorySegmentation(*candidates)
     if spec.scores_from == "features":  # core-set: a joint pick, written as scores b - position
+        from deal import distributed
+
         strategy = get_strategy(name, **options)
         unlabeled = pool_features(model, candidate_set, cfg)
         labeled_features = pool_features(model, InMemorySegmentation(*labeled), cfg)
-        return strategy.scores(unlabeled, labeled_features, batch).float().cpu().tolist()
+        return distributed.from_main(  # the joint pick, on rank 0
+            lambda: strategy.scores(unlabeled, labeled_features, batch).float().cpu().tolist())
     if spec.scores_from == "committee":  # MC-dropout passes, seeded per round
         options.setdefault("seed", seed)
     if spec.scores_from == "loss_module":  # the module trained with this round's network
         if getattr(model, "loss_module", None) is None:
             raise ValueError(f"{name}: the model holds no loss prediction module")
         options["loss_module"] = model.loss_module
-    return score_pool(get_strategy(name, **options), model, candidate_set, cfg).tolist()
+    return score_pool(get_strategy(name, **options), model, candidate_set, cfg, split=split).tolist()
