@@ -31,11 +31,12 @@ else
 endif
 	touch $(STAMP)
 
-# requirements.lock again from pyproject.toml's pins: what pip resolves in a fresh venv
+# requirements.lock again from pyproject.toml's pins: what pip resolves in a fresh venv (without this
+# project's own line, nor the comment pip freeze writes above it when the clone has no git remote)
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --disable-pip-version-check -q -e '.[test]'
-	{ head -3 requirements.lock; .lock-venv/bin/pip freeze | grep -v '^-e'; } > .requirements.lock.tmp
+	{ head -3 requirements.lock; .lock-venv/bin/pip freeze | grep -v -e '^-e' -e '^#'; } > .requirements.lock.tmp
 	mv .requirements.lock.tmp requirements.lock && rm -rf .lock-venv
 
 # one pytest worker per core (pytest-xdist): the end-to-end tests run side by side (each
