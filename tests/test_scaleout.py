@@ -7,12 +7,13 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from pipeline_utils import BIN, clone_run, copy_repo, edit_params, repro, run, tiny_params
+from pipeline_utils import BIN, clone_run, copy_repo, edit_params, env, repro, run, tiny_params
 
 pytestmark = pytest.mark.slow  # the real dvc exp run / queue / push end to end: `make test-fast` leaves them out
 
@@ -56,7 +57,11 @@ def test_queued_experiments_run_side_by_side_and_match_the_same_run_one_after_th
     assert _queue(queued) == {name: "Queued" for name in EXPERIMENTS}
     # two workers, each running one experiment in its own temporary copy of the repository with plain
     # `dvc repro` (no stage host there: every stage imports torch itself); train.threads is the project's
-    run([DVC, "queue", "start", "-j", "2"], queued)
+    # (the workers inherit `queue start`'s stdout and stderr: captured through pipes, as `run` does,
+    # the call would return only when they exit, after the queue is done; a file lets it return at once)
+    with (tmp_path / "queue-start.log").open("w") as log:
+        started = subprocess.run([DVC, "queue", "start", "-j", "2"], cwd=queued, env=env(), stdout=log, stderr=log)
+    assert started.returncode == 0, (tmp_path / "queue-start.log").read_text()
     side_by_side, deadline = False, time.monotonic() + 1800  # generous: the machine may be shared
     try:
         while True:
