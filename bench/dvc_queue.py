@@ -1,7 +1,7 @@
 """Queued experiments side by side (`dvc queue start -j N`) against the same experiments one after
 the other, on one machine.
 
-    python bench/queue.py [--jobs 2] [--threads T] [--param method_cfg.deal_de.k --values 3 5] [--json bench/results/queue.json]
+    python bench/dvc_queue.py [--jobs 2] [--threads T] [--param method_cfg.deal_de.k --values 3 5] [--json bench/results/dvc_queue.json]
 
 Builds a tiny project (tests/pipeline_utils.tiny_params: random and DEAL DE, 2 rounds, seed 0;
 --rounds and --seeds for a larger one) with train.threads = T (default: this machine's cores // N,
