@@ -10,10 +10,15 @@ STAMP := $(VENV)/.installed
 INSTALLER ?= uv
 UV_VERSION := 0.13.9
 PIP := $(BIN)/pip install --disable-pip-version-check -q
-# uv does not read pip's configuration: pass on the local wheel stores pip is pointed at
-# (find-links in $$PIP_FIND_LINKS or a pip.conf), where torch's wheel may lie
-FIND_LINKS = $$( { echo "$$PIP_FIND_LINKS"; $(BIN)/pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\(.*\)'$$/\1/p"; } \
-  | tr ' ' '\n' | sort -u | sed -n 's/^./--find-links &/p')
+# uv does not read pip's configuration: pass on the local wheel stores and package indexes pip is
+# pointed at (find-links, index-url, extra-index-url: $$PIP_FIND_LINKS ... or a pip.conf), where torch's
+# wheel lies; without the indexes uv took torch 2.14.1 and its CUDA wheels from PyPI (a 3 GB download
+# on a machine whose uv cache lacks them). unsafe-best-match: as pip, take a package from any index
+# that holds the locked version, not only from the first index that knows its name.
+PIP_SOURCE = $$( { echo "$$$(2)"; $(BIN)/pip config list 2>/dev/null | sed -n "s/^[^=]*[.]$(1)='\(.*\)'$$/\1/p"; } \
+  | tr ' ' '\n' | sort -u | sed -n 's/^./--$(1) &/p')
+UV_SOURCES = $(call PIP_SOURCE,find-links,PIP_FIND_LINKS) $(call PIP_SOURCE,index-url,PIP_INDEX_URL) \
+  $(call PIP_SOURCE,extra-index-url,PIP_EXTRA_INDEX_URL) --index-strategy unsafe-best-match
 
 .PHONY: venv test test-fast repro check methods preset lock clean-venv stage status metrics plots compare
 
@@ -24,18 +29,19 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 ifeq ($(INSTALLER),uv)
-	{ $(PIP) uv==$(UV_VERSION) && $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode $(FIND_LINKS) -q -c requirements.lock -e '.[test]'; } \
+	{ $(PIP) uv==$(UV_VERSION) && $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode $(UV_SOURCES) -q -c requirements.lock -e '.[test]'; } \
 	  || { echo "make: uv failed; installing with pip" >&2; $(PIP) -c requirements.lock -e '.[test]'; }
 else
 	$(PIP) -c requirements.lock -e '.[test]'
 endif
 	touch $(STAMP)
 
-# requirements.lock again from pyproject.toml's pins: what pip resolves in a fresh venv
+# requirements.lock again from pyproject.toml's pins: what pip resolves in a fresh venv (without this
+# project's own line, nor the comment pip freeze writes above it when the clone has no git remote)
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --disable-pip-version-check -q -e '.[test]'
-	{ head -3 requirements.lock; .lock-venv/bin/pip freeze | grep -v '^-e'; } > .requirements.lock.tmp
+	{ head -3 requirements.lock; .lock-venv/bin/pip freeze | grep -v -e '^-e' -e '^#'; } > .requirements.lock.tmp
 	mv .requirements.lock.tmp requirements.lock && rm -rf .lock-venv
 
 # one pytest worker per core (pytest-xdist): the end-to-end tests run side by side (each

@@ -108,3 +108,21 @@ def restore(root: Path) -> None:
     run(["git", "checkout", "--", "."], root)
     run(["git", "clean", "-fdxq", "--", "data", "runs", "metrics"], root)
     run([str(BIN / "dvc"), "checkout", "-q"], root)
+
+
+def clone_run(root: Path, dest: Path) -> Path:
+    """A git clone of the finished run at `root` with its outputs checked out from a cache of its own:
+    the cache's objects hard-linked (DVC keeps them read-only), not its run-cache, so a stage
+    that reruns in the clone is computed again, never restored from `root`'s earlier runs."""
+    run(["git", "clone", "-q", str(root), str(dest)], root.parent)
+    source = root / ".dvc" / "cache" / "files"
+    for path in source.rglob("*"):
+        if path.is_file():
+            target = dest / ".dvc" / "cache" / "files" / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)
+            except OSError:  # another file system
+                shutil.copy2(path, target)
+    run([str(BIN / "dvc"), "checkout", "-q"], dest)
+    return dest
