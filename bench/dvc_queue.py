@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 from bench._common import table, write_json  # noqa: E402
+from bench._common import cpu_name  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DVC = str(BIN / "dvc")
@@ -46,17 +47,6 @@ DVC = str(BIN / "dvc")
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 def experiments(root: Path) -> dict[str, dict]:
