@@ -36,6 +36,14 @@ from common import (  # noqa: E402
 LABELS = Path("labels/masks")  # where a person's masks go (the label stage reads them there: rounds/label/dvc.yaml)
 
 
+def stem_of(sample_id: str) -> str:
+    """Where a pick's mask goes below the masks folder: a folder dataset's stem (below images/),
+    or, for the tasks of a simulated run on another kind, the id without its extension."""
+    from deal.data.folder import stem_of as folder_stem
+
+    return folder_stem(sample_id) if sample_id.startswith("images/") else Path(sample_id).with_suffix("").as_posix()
+
+
 def main() -> None:
     parser = stage_parser(__doc__, with_next=True, pool="the next round's pool (JSON, with the ids this step `added`)",
                           scores="the scores the picks were selected by (scores.csv)", out="the folder to write")
@@ -49,7 +57,7 @@ def main() -> None:
     import io
     import json
 
-    from deal.data.folder import MASK_EXT, stem_of
+    from deal.data.folder import MASK_EXT
     from deal import labelstudio
 
     added = read_json(args.pool).get("added", [])
