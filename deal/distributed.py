@@ -35,11 +35,6 @@ def rank_world() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if active() else (0, 1)
 
 
-def is_main() -> bool:
-    """Rank 0, or the only process: the one that writes a stage's outputs."""
-    return rank_world()[0] == 0
-
-
 def init(device_name: str = "auto") -> tuple[int, int]:
     """Join torchrun's process group (a no-op outside a torchrun worker or when joined);
     return (rank, world size). CUDA: nccl, and this process's GPU (LOCAL_RANK) becomes

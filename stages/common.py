@@ -316,7 +316,7 @@ def load_labeled(pool, answers: str | Path):
              f"at {tuple(masks.shape[1:])}; rerun `dvc repro` so the label stage writes them again")
     if rows:
         position = {sid: i for i, sid in enumerate(pool.labeled)}
-        masks[[position[sid] for sid in rows]] = torch.from_numpy(np.array(found))
+        masks[[position[sid] for sid in rows]] = torch.from_numpy(found)
     return images, masks
 
 

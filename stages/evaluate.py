@@ -27,7 +27,7 @@ def main() -> None:
                                          out="the test scores to write (JSON)"))
     params = load_params()
     seed = check_seed(params, args.seed)
-    rank, _ = distribute(params, __file__)
+    rank, _ = distribute(params, __file__, split=bool(split_ids("test")))  # no test split: nothing to share
     from deal.data.memory import InMemorySegmentation
     from deal.distributed import finish
     from deal.training import evaluate

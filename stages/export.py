@@ -33,6 +33,8 @@ from common import (  # noqa: E402
     set_threads, stage_parser, train_config, unmasked_ids,
 )
 
+from deal.config import EXPORT_FORMATS  # noqa: E402
+
 LABELS = Path("labels/masks")  # where a person's masks go (the label stage reads them there: rounds/label/dvc.yaml)
 
 
@@ -47,18 +49,17 @@ def stem_of(sample_id: str) -> str:
 def main() -> None:
     parser = stage_parser(__doc__, with_next=True, pool="the next round's pool (JSON, with the ids this step `added`)",
                           scores="the scores the picks were selected by (scores.csv)", out="the folder to write")
-    parser.add_argument("--format", required=True, choices=["label_studio"], help="the annotation tool's task format")
+    parser.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="the annotation tool's task format")
     parser.add_argument("--model", type=Path, help="a DEAL method's network with its difficulty branch (difficulty.pt): "
                         "the picks' difficulty maps go into the tasks")
     args = parse_stage_args(parser)
     params = load_params()
     seed = check_seed(params, args.seed)
-    import csv
-    import io
     import json
 
-    from deal.data.folder import MASK_EXT
     from deal import labelstudio
+    from deal.data.folder import MASK_EXT
+    from deal.report import csv_text
 
     added = read_json(args.pool).get("added", [])
     unmasked = set(unmasked_ids())
@@ -74,17 +75,14 @@ def main() -> None:
         if sid in maps:
             row["difficulty"] = labelstudio.png_data_url(maps[sid])
         rows.append(row)
-    listing = io.StringIO()
-    writer = csv.writer(listing, lineterminator="\n")
-    writer.writerow(["id", "image", "mask", "score", "difficulty"])
-    for row in rows:
-        writer.writerow([row["id"], str(root / row["id"]), row["mask"], "" if row["score"] is None else f"{row['score']:.9g}",
-                         f"difficulty/{stem_of(row['id'])}.png" if row["id"] in maps else ""])
+    listing = csv_text(["id", "image", "mask", "score", "difficulty"], (
+        [row["id"], str(root / row["id"]), row["mask"], "" if row["score"] is None else f"{row['score']:.9g}",
+         f"difficulty/{stem_of(row['id'])}.png" if row["id"] in maps else ""] for row in rows))
     with atomic_dir(args.out) as work:
         (work / "tasks.json").write_text(json.dumps(labelstudio.tasks(rows), indent=1) + "\n")
         (work / "labeling_config.xml").write_text(
             labelstudio.labeling_config(info["class_names"], info["palette"], difficulty=bool(maps)))
-        (work / "picks.csv").write_text(listing.getvalue())
+        (work / "picks.csv").write_text(listing)
         for sid, png in maps.items():
             target = work / "difficulty" / f"{stem_of(sid)}.png"
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -29,8 +29,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)  # beside a stage host: fork from it (numpy and torchvision already imported)
 
 from common import (  # noqa: E402
-    answered_ids, atomic_path, check_seed, dataset_info, fail, file_sha256, load_params, parse_stage_args, read_json,
-    read_pool, stage_parser, unmasked_ids, write_json,
+    answered_ids, check_seed, dataset_info, fail, file_sha256, load_params, parse_stage_args, read_json, stage_parser,
+    unmasked_ids, unreadable, write_json, write_npy,
 )
 
 SHOWN = 5  # ids named in a "missing" line
@@ -44,9 +44,13 @@ def main() -> None:
     params = load_params()
     seed = check_seed(params, args.seed)
     import numpy as np
+    from deal.data.pools import Pool
 
-    pool = read_pool(args.pool)
-    added = read_json(args.pool).get("added", [])
+    found = read_json(args.pool)
+    try:
+        pool, added = Pool.from_dict(found), found.get("added", [])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        unreadable(args.pool, exc)
     info = dataset_info()
     size = tuple(info["size"])
     rows = answered_ids(pool.labeled, unmasked_ids())
@@ -54,14 +58,16 @@ def main() -> None:
     if params["oracle"] == "simulated":
         if rows:  # prepare lists no unmasked image unless a person labels the pool
             fail(f"{args.prepared}/unmasked.json: lists images without masks, but oracle is simulated; rerun `dvc repro prepare`")
-        write_record(args, np.zeros((0, *size), dtype=np.uint8), {
+        write_npy(args.out, np.zeros((0, *size), dtype=np.uint8))
+        write_json(args.record, {
             "oracle": "simulated", "seed": seed, "method": args.method, "round": args.next, "requested": added,
             "answered_by": "the dataset's masks", "labels": {}})
         print(f"label: {where}: {len(added)} picks answered by the dataset's masks (oracle: simulated)")
         return
 
     masks, files, extra = read_answers(args, rows, info, where)
-    write_record(args, masks, {
+    write_npy(args.out, masks)
+    write_json(args.record, {
         "oracle": "human", "seed": seed, "method": args.method, "round": args.next, "requested": added,
         "answered_by": str(args.masks), "labels": {sid: {"file": str(f), "sha256": file_sha256(f)} for sid, f in files.items()},
         "ignored": extra})
@@ -74,7 +80,7 @@ def read_answers(args, rows: list[str], info: dict, where: str):
     """Every mask `rows` needs from the labels folder, checked, resized: (N x H x W uint8, id -> file, extras)."""
     import numpy as np
     import torch
-    from deal.data.base import DatasetError, DatasetInfo, image_size, read_label_file, resize_pair
+    from deal.data.base import DatasetError, DatasetInfo, image_size, index_lut, resize_mask
     from deal.data.folder import MASK_EXT, stem_of
 
     labels = Path(args.masks)
@@ -90,15 +96,13 @@ def read_answers(args, rows: list[str], info: dict, where: str):
     extra = sorted(p.relative_to(labels).as_posix() for p in labels.rglob(f"*{MASK_EXT}")
                    if p.relative_to(labels).with_suffix("").as_posix() not in asked) if labels.is_dir() else []
     dataset = DatasetInfo.from_dict(info)
-    lut = np.full(65536, -1, dtype=np.int16)
-    lut[: dataset.num_classes] = np.arange(dataset.num_classes)
-    lut[dataset.void_index] = dataset.void_index
+    lut = index_lut(dataset)
     problems, decoded = [], []
     for sid, path in files.items():
         try:
-            mask = decode_answer(path, dataset, lut, read_label_file)
+            mask = decode_answer(path, dataset, lut)
         except DatasetError as exc:
-            problems += exc.lines
+            problems += [f"{line}; write class ids, or paint with the palette" for line in exc.lines]
             continue
         want = image_size(root / sid)
         if tuple(mask.shape) != tuple(want):
@@ -113,51 +117,27 @@ def read_answers(args, rows: list[str], info: dict, where: str):
         print(f"label: {where}: {len(extra)} masks in {labels} were not asked for by this pool; left out ({shown})")
     size = tuple(info["size"])
     out = np.zeros((len(decoded), *size), dtype=np.uint8)
-    for i, mask in enumerate(decoded):  # as prepare resizes the dataset's masks (nearest-exact)
-        image = torch.zeros((3, *mask.shape), dtype=torch.uint8)
-        out[i] = resize_pair(image, torch.from_numpy(mask), size)[1].numpy()
+    for i, mask in enumerate(decoded):  # as prepare resizes the dataset's masks
+        out[i] = resize_mask(torch.from_numpy(mask), size).numpy()
     return out, files, extra
 
 
-def decode_answer(path: Path, info, lut, read_label_file):
-    """A person's mask -> H x W uint8 class ids: single-channel (grey or palette PNG indices) as
-    ids, RGB through the palette (void_color as void). DatasetError names the file."""
-    import numpy as np
-    from deal.data.base import DatasetError
+def decode_answer(path: Path, info, lut):
+    """A person's mask -> H x W uint8 class ids: a single-channel PNG (grey, or a palette PNG's
+    indices) holds the ids, an RGB one is painted in the palette (void_color as void), as a
+    folder dataset's masks of either mask_format are read. DatasetError names the file."""
+    from PIL import Image
+    from deal.data.base import DatasetError, index_mask, read_label_file
+    from deal.data.folder import colour_mask
 
     try:
-        raw = read_label_file(path)
-    except DatasetError as exc:
-        if "channels" not in str(exc):
-            raise
-        rgb = read_label_file(path, color=True).astype(np.int32)
-        code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-        colours = {(r << 16) | (g << 8) | b: i for i, (r, g, b) in enumerate(info.palette)}
-        void = info.void_color
-        colours.setdefault((void[0] << 16) | (void[1] << 8) | void[2], info.void_index)
-        values, inverse = np.unique(code, return_inverse=True)
-        unknown = [int(v) for v in values if int(v) not in colours]
-        if unknown:
-            shown = ", ".join(f"({v >> 16}, {(v >> 8) & 255}, {v & 255})" for v in unknown[:4])
-            raise DatasetError(f"{path}: colours {shown}{' ...' if len(unknown) > 4 else ''} are neither a palette "
-                               f"colour nor void_color {tuple(void)}; paint with the dataset's palette") from None
-        return np.array([colours[int(v)] for v in values], dtype=np.uint8)[inverse].reshape(code.shape)
-    present = np.flatnonzero(np.bincount(raw.ravel().astype(np.int64), minlength=1))
-    bad = present[lut[present] < 0]
-    if bad.size:
-        shown = ", ".join(str(int(v)) for v in bad[:8]) + (" ..." if bad.size > 8 else "")
-        raise DatasetError(f"{path}: mask values {shown} are neither a class (0..{info.num_classes - 1}) nor void "
-                           f"({info.void_index}); write class ids, or paint with the palette")
-    return lut[raw].astype(np.uint8)
-
-
-def write_record(args, masks, record: dict) -> None:
-    import numpy as np
-
-    with atomic_path(args.out) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, masks)
-    write_json(args.record, record)
+        with Image.open(path) as image:
+            single = len(image.getbands()) == 1
+    except Exception as exc:  # PIL raises several kinds for a file that is no image
+        raise DatasetError(f"{path}: unreadable or truncated mask ({type(exc).__name__})") from None
+    if single:
+        return index_mask(read_label_file(path), lut, info, str(path))
+    return colour_mask(read_label_file(path, color=True), info, str(path))
 
 
 if __name__ == "__main__":

@@ -98,15 +98,9 @@ def main() -> None:
         args.markdown: text,
         args.training: training_csv(rows),
     }
-    for path, content in outputs.items():
-        with atomic_path(path) as tmp:
-            tmp.write_text(content)
-    write_json(args.summary, comparison_metrics(summary, methods))
-    with atomic_path(args.figure) as tmp:
-        plot_curves(result["bands"], tmp, title=f"{kind}: mIoU vs labeled data ({len(seeds)} seed{'s' * (len(seeds) > 1)})",
-                    reference=full, published=published(kind))
-    copy_files(figures, args.last_figures)
-    print(text, end="")
+    write_outputs(args, outputs, comparison_metrics(summary, methods), figures, text, lambda tmp: plot_curves(
+        result["bands"], tmp, title=f"{kind}: mIoU vs labeled data ({len(seeds)} seed{'s' * (len(seeds) > 1)})",
+        reference=full, published=published(kind)))
 
 
 def unscored(args, params: dict, rows: list[dict], figures) -> None:
@@ -129,14 +123,21 @@ def unscored(args, params: dict, rows: list[dict], figures) -> None:
         args.markdown: text,
         args.training: training_csv(rows),
     }
-    for path, content in outputs.items():
+    write_outputs(args, outputs, {"scored": False, **{m: {"labeled": labeled[(m, rounds[-1])]} for m in methods}},
+                  figures, text, lambda tmp: notice_figure("no labelled test split: the rounds are not scored", tmp))
+
+
+def write_outputs(args, texts: dict, summary: dict, figures, report_text: str, draw) -> None:
+    """Every output of the report: the text files, summary.json, the figure (`draw(path)`), the
+    last step's figures; then the report in words."""
+    for path, content in texts.items():
         with atomic_path(path) as tmp:
             tmp.write_text(content)
-    write_json(args.summary, {"scored": False, **{m: {"labeled": labeled[(m, rounds[-1])]} for m in methods}})
+    write_json(args.summary, summary)
     with atomic_path(args.figure) as tmp:
-        notice_figure("no labelled test split: the rounds are not scored", tmp)
+        draw(tmp)
     copy_files(figures, args.last_figures)
-    print(text, end="")
+    print(report_text, end="")
 
 
 def last_figures(params: dict, pattern: str) -> list[tuple[Path, str]]:

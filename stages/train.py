@@ -94,7 +94,7 @@ def main() -> None:
 
     from deal.data.memory import InMemorySegmentation
     from deal.data.transforms import train_transforms
-    from deal.distributed import finish
+    from deal.distributed import finish, from_main  # rank 0's checkpoint for every rank: only rank 0 writes it
     from deal.models import build_model
     from deal.training import train
 
@@ -131,7 +131,7 @@ def main() -> None:
         extra_loss = RankingLoss(model.loss_module, lambda_loss=options["lambda"], margin=options["margin"],
                                  detach_after=options["detach_after"])
     result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set,
-                   resume=resume.load(), save_last=resume.save, extra_loss=extra_loss)
+                   resume=from_main(resume.load), save_last=resume.save, extra_loss=extra_loss)
     record = {
         "seed": seed, "labeled": len(train_set), "epochs": cfg.epochs, "mode": mode, "checkpoint": checkpoint,
         "best_epoch": result.best_epoch, "best_val_miou": result.best_miou, "history": result.history,

@@ -53,16 +53,16 @@ def score(
     (core-set picks that many). `cfg`: a deal.training.TrainConfig for the
     device, precision and batch size of inference.
     """
-    spec = lookup(name)
-    if spec.scores_from in ("images", "committee"):  # whole, on rank 0 (the module docstring says why)
+    from functools import partial
+
+    compute = partial(_score, name, options, ids, seed=seed, candidates=candidates, model=model, labeled=labeled,
+                      unlabeled_images=unlabeled_images, batch=batch, cfg=cfg, report=report)
+    if lookup(name).scores_from not in SPLIT + ("nothing",):  # whole, on rank 0 (the module docstring says why)
         from deal import distributed
 
         if distributed.active():
-            return distributed.from_main(lambda: _score(
-                name, options, ids, seed=seed, candidates=candidates, model=model, labeled=labeled,
-                unlabeled_images=unlabeled_images, batch=batch, cfg=cfg, report=report, split=False))
-    return _score(name, options, ids, seed=seed, candidates=candidates, model=model, labeled=labeled,
-                  unlabeled_images=unlabeled_images, batch=batch, cfg=cfg, report=report)
+            return distributed.from_main(partial(compute, split=False))
+    return compute()
 
 
 def _score(name, options, ids, *, seed, candidates, model, labeled, unlabeled_images, batch, cfg, report,

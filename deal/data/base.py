@@ -207,9 +207,44 @@ def resize_pair(image, mask, size: tuple[int, int]):
     size = [int(size[0]), int(size[1])]
     if tuple(image.shape[-2:]) != tuple(size):
         image = F.resize_image(image, size, InterpolationMode.BILINEAR, antialias=True)
+    return image, resize_mask(mask, size)
+
+
+def resize_mask(mask, size: tuple[int, int]):
+    """An ``HxW`` mask at ``size`` as ``resize_pair`` resizes it (nearest-exact)."""
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    size = [int(size[0]), int(size[1])]
     if tuple(mask.shape[-2:]) != tuple(size):
         mask = F.resize_image(mask[None], size, InterpolationMode.NEAREST_EXACT)[0]
-    return image, mask
+    return mask
+
+
+def index_lut(info: DatasetInfo) -> np.ndarray:
+    """``int16[65536]``: a stored value -> its train id where the values are the train ids
+    (the classes and void), -1 for any other value."""
+    lut = np.full(65536, -1, dtype=np.int16)
+    lut[: info.num_classes] = np.arange(info.num_classes)
+    lut[info.void_index] = info.void_index
+    return lut
+
+
+def bad_values_text(bad: np.ndarray, info: DatasetInfo) -> str:
+    shown = ", ".join(str(int(v)) for v in bad[:8]) + (" ..." if bad.size > 8 else "")
+    return f"mask values {shown} are neither a class (0..{info.num_classes - 1}) nor void ({info.void_index})"
+
+
+def index_mask(raw: np.ndarray, lut: np.ndarray, info: DatasetInfo, name: str, describe=None) -> np.ndarray:
+    """Raw mask values -> ``H x W`` uint8 train ids through ``lut``; DatasetError names the
+    file and the values that are neither a class nor void (in `describe(bad)`'s words if given)."""
+    present = np.flatnonzero(np.bincount(raw.ravel(), minlength=1))
+    bad = present[lut[present] < 0]
+    if bad.size:
+        raise DatasetError(f"{name}: {describe(bad) if describe else bad_values_text(bad, info)}")
+    if np.array_equal(lut[present], present):  # stored values are already train ids
+        return raw.astype(np.uint8, copy=False)
+    return lut[raw].astype(np.uint8)
 
 
 def _normalize_size(size) -> tuple[int, int] | None:
@@ -281,10 +316,7 @@ class SegmentationDataset(ABC):
     def label_lut(self) -> np.ndarray:
         """``int16[65536]``: raw mask value -> train id; -1 marks a value that is
         neither a class nor void. Default: the stored values are the train ids."""
-        lut = np.full(65536, -1, dtype=np.int16)
-        lut[: self.info.num_classes] = np.arange(self.info.num_classes)
-        lut[self.info.void_index] = self.info.void_index
-        return lut
+        return index_lut(self.info)
 
     def _lut(self) -> np.ndarray:
         lut = getattr(self, "_cached_lut", None)
@@ -298,22 +330,10 @@ class SegmentationDataset(ABC):
         naming the file (and the bad values) when a value is neither a class
         nor void."""
         name = name or str(path)
-        raw = read_label_file(path, name)
-        lut = self._lut()
-        present = np.flatnonzero(np.bincount(raw.ravel(), minlength=1))
-        bad = present[lut[present] < 0]
-        if bad.size:
-            raise DatasetError(f"{name}: {self._bad_values_text(bad)}")
-        if np.array_equal(lut[present], present):  # stored values are already train ids
-            return raw.astype(np.uint8, copy=False)
-        return lut[raw].astype(np.uint8)
+        return index_mask(read_label_file(path, name), self._lut(), self.info, name, self._bad_values_text)
 
     def _bad_values_text(self, bad: np.ndarray) -> str:
-        shown = ", ".join(str(int(v)) for v in bad[:8]) + (" ..." if bad.size > 8 else "")
-        return (
-            f"mask values {shown} are neither a class (0..{self.info.num_classes - 1}) "
-            f"nor void ({self.info.void_index})"
-        )
+        return bad_values_text(bad, self.info)
 
     # -- reading -------------------------------------------------------------------
 

@@ -288,18 +288,24 @@ class FolderDataset(SegmentationDataset):
         if self.mask_format == "index":
             return super().decode_mask(path, name)
         name = name or str(path)
-        rgb = read_label_file(path, name, color=True).astype(np.int32)
-        code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-        colours = list(self.info.palette) + [self.info.void_color]
-        values = list(range(self.info.num_classes)) + [self.info.void_index]
-        keys = np.array([(r << 16) | (g << 8) | b for r, g, b in colours], dtype=np.int32)
-        order = np.argsort(keys, kind="stable")
-        keys, vals = keys[order], np.array(values, dtype=np.uint8)[order]
-        pos = np.searchsorted(keys, code).clip(0, len(keys) - 1)
-        ok = keys[pos] == code
-        if not ok.all():
-            bad = np.unique(code[~ok])
-            shown = ", ".join(f"({c >> 16}, {(c >> 8) & 255}, {c & 255})" for c in bad[:4])
-            more = " ..." if bad.size > 4 else ""
-            raise DatasetError(f"{name}: mask colours {shown}{more} are neither a palette colour nor void_color")
-        return vals[pos]
+        return colour_mask(read_label_file(path, name, color=True), self.info, name)
+
+
+def colour_mask(rgb: np.ndarray, info: DatasetInfo, name: str) -> np.ndarray:
+    """An ``H x W x 3`` mask painted in ``info.palette`` (``void_color`` for void) -> ``H x W``
+    uint8 train ids; DatasetError names the file and the colours that are neither."""
+    rgb = rgb.astype(np.int32)
+    code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    colours = list(info.palette) + [info.void_color]
+    values = list(range(info.num_classes)) + [info.void_index]
+    keys = np.array([(r << 16) | (g << 8) | b for r, g, b in colours], dtype=np.int32)
+    order = np.argsort(keys, kind="stable")
+    keys, vals = keys[order], np.array(values, dtype=np.uint8)[order]
+    pos = np.searchsorted(keys, code).clip(0, len(keys) - 1)
+    ok = keys[pos] == code
+    if not ok.all():
+        bad = np.unique(code[~ok])
+        shown = ", ".join(f"({c >> 16}, {(c >> 8) & 255}, {c & 255})" for c in bad[:4])
+        more = " ..." if bad.size > 4 else ""
+        raise DatasetError(f"{name}: mask colours {shown}{more} are neither a palette colour nor void_color")
+    return vals[pos]

@@ -58,7 +58,6 @@ def validate(
     problems += dataset.index_problems(list(splits))
     aliases = dataset.split_aliases()
     owner: dict[str, str] = {}  # id -> first split (canonical name) holding it
-    split_of: dict[str, str] = {}  # id -> the split it was listed in first (for the missing-mask note)
     checked: set[str] = set()
 
     todo: list[str] = []
@@ -74,7 +73,6 @@ def validate(
             continue
         for sid, n in Counter(ids).items():
             img_path = dataset.paths(sid)[0]
-            split_of.setdefault(sid, split)
             if n > 1:
                 problems.append(f"{img_path}: duplicate id: {n} times in split {split!r}")
             prev = owner.setdefault(sid, canonical)
@@ -90,7 +88,7 @@ def validate(
 
         it = tqdm(todo, desc=f"validate {dataset.info.name}", unit="img", disable=None)
     for sid in it:
-        problems += _check_sample(dataset, sid, decode_images, split_of[sid])
+        problems += _check_sample(dataset, sid, decode_images, owner[sid])
 
     if len(problems) > cap:
         problems = problems[:cap] + [f"... and {len(problems) - cap} more"]
@@ -107,21 +105,13 @@ def _check_sample(dataset: SegmentationDataset, sid: str, decode_images: bool, s
         out.append(f"{mask_path}: missing mask for {img_path}{dataset.missing_mask_note(split)}")
     if out:
         return out
-    if not has_mask:  # a pool image a person has yet to label: its image is all there is to check
+    img_hw = mask_hw = None
+    if has_mask:  # else a pool image a person has yet to label: its image is all there is to check
         try:
-            if decode_images:
-                read_image_file(img_path)
-            else:
-                _verify_image(img_path)
+            mask = dataset.decode_mask(mask_path)
+            mask_hw = tuple(mask.shape[:2])
         except DatasetError as e:
             out += e.lines
-        return out
-    img_hw = mask_hw = None
-    try:
-        mask = dataset.decode_mask(mask_path)
-        mask_hw = tuple(mask.shape[:2])
-    except DatasetError as e:
-        out += e.lines
     try:
         if decode_images:
             img_hw = tuple(read_image_file(img_path).shape[-2:])
