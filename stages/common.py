@@ -474,6 +474,9 @@ def train_config(params: dict, mode: str, train_size: int, epochs: int | None = 
         num_workers=t["num_workers"],
         progress=True,
         sync_bn=t["sync_bn"],
+        average=t["average"],
+        average_start=t["average_start"],
+        ema_decay=t["ema_decay"],
     )
 
 
