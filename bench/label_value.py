@@ -3,9 +3,10 @@
     python bench/label_value.py --steps 120 480 1920 [--train-seeds 3] [--factor 3] \
         [--set train.average=ema ...] [--name default] [--json J] [--figure F]
 
-Run in a workspace whose params.yaml is the recipe and where `dvc repro prepare`
-has run (it reads params.yaml and data/prepared; `--set key=value` overrides a
-param for this run only, as `dvc exp run -S` would). It trains a plain
+Run in a workspace whose params.yaml is the recipe and where `dvc repro prepare
+pretrain` has run (it reads params.yaml, data/prepared and runs/pretrain;
+`--set key=value` overrides a param for this run only, as `dvc exp run -S`
+would; a pretrain param set so is not rerun here: `dvc repro pretrain` first). It trains a plain
 segmentation network exactly as a round of the train stage trains it (the
 recipe's augmentation, schedule, weight averaging and encoder initialisation)
 on two pools of the train split, at each step count and with each training
@@ -47,7 +48,8 @@ sys.path.insert(0, str(ROOT / "stages"))
 
 from bench._common import machine, write_json  # noqa: E402
 from common import (  # noqa: E402
-    dataset_info, fail, load_params, load_split, model_config, set_threads, split_ids, train_config, use_prepared,
+    dataset_info, fail, load_params, load_split, model_config, read_json, set_threads, split_ids, start_from_pretrained,
+    train_config, use_prepared,
 )
 
 
@@ -84,7 +86,7 @@ def draw_pools(train_ids: list[str], small: int, large: int, seed: int) -> dict[
     return {"small": first, "large": first + rest[: large - small]}
 
 
-def train_one(params: dict, ids: list[str], steps: int, seed: int, test_set) -> dict:
+def train_one(params: dict, ids: list[str], steps: int, seed: int, test_set, pretrained: Path) -> dict:
     """One training of the train stage's kind (plain network, the recipe's shared settings) on `ids`
     for `steps` SGD steps with training seed `seed`; its test scores and time."""
     from deal.data.memory import InMemorySegmentation
@@ -100,6 +102,7 @@ def train_one(params: dict, ids: list[str], steps: int, seed: int, test_set) -> 
     train_set = InMemorySegmentation(*load_split("train", ids), transform=augment)
     cfg = train_config(run, "segmentation", len(train_set), seed=seed)
     model = build_model(model_config(run, with_difficulty=False), seed=seed)
+    start_from_pretrained(model, pretrained)
     start = time.perf_counter()
     train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=None)
     seconds = time.perf_counter() - start
@@ -201,13 +204,13 @@ def draw(table, path: str, name: str, where: str) -> None:
 
 
 def _work(task):
-    params, ids, steps, seed, threads = task
+    params, ids, steps, seed, threads, pretrained = task
     import torch
 
     torch.set_num_threads(threads)
     from deal.data.memory import InMemorySegmentation
 
-    return train_one(params, ids, steps, seed, InMemorySegmentation(*load_split("test")))
+    return train_one(params, ids, steps, seed, InMemorySegmentation(*load_split("test")), pretrained)
 
 
 def main() -> None:
@@ -221,6 +224,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (repeatable)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="the recipe (default params.yaml)")
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="the prepared arrays (default: dvc.yaml's)")
+    parser.add_argument("--pretrained", type=Path, default=Path("runs/pretrain"),
+                        help="the pretrain stage's folder (default: dvc.yaml's)")
     parser.add_argument("--jobs", type=int, default=1, help="trainings side by side, cores split between them")
     parser.add_argument("--name", default="recipe", help="the recipe's name in the table and the JSON")
     parser.add_argument("--json", help="write the runs, the table and the figures of merit here")
@@ -255,7 +260,11 @@ def main() -> None:
         print(f"label_value: {args.name}: {steps} steps, {pool} pool ({len(pools[pool])} images), training seed {seed}: "
               f"test mIoU {result['miou']:.2f} ({result['train_s']:.0f} s)", flush=True)
 
-    work = [(params, pools[pool], steps, seed, threads) for steps, pool, seed in tasks]
+    start = read_json(args.pretrained / "pretrain.json")["method"]
+    if start != params["pretrain"]["method"]:
+        fail(f"{args.pretrained}: holds the {start} pretraining but the recipe asks for {params['pretrain']['method']}; "
+             "run `dvc repro pretrain` first")
+    work = [(params, pools[pool], steps, seed, threads, args.pretrained) for steps, pool, seed in tasks]
     if args.jobs > 1:
         import multiprocessing
 
@@ -266,8 +275,8 @@ def main() -> None:
         from deal.data.memory import InMemorySegmentation
 
         test_set = InMemorySegmentation(*load_split("test"))
-        for task, (p, ids, steps, seed, _) in zip(tasks, work):
-            record(task, train_one(p, ids, steps, seed, test_set))
+        for task, (p, ids, steps, seed, _, pretrained) in zip(tasks, work):
+            record(task, train_one(p, ids, steps, seed, test_set, pretrained))
     table, gains, merit = summary(rows, args.plateau_gain)
     dataset = f"{params['dataset']['kind']} {tuple(params['dataset']['size'])}"
     print()
@@ -275,7 +284,7 @@ def main() -> None:
     if args.figure:
         draw(table, args.figure, f"{args.name} ({dataset})", where)
     write_json(args.json, {
-        "recipe": args.name, "dataset": dataset, "machine": where, "overrides": args.set, "pool_seed": args.pool_seed,
+        "recipe": args.name, "dataset": dataset, "machine": where, "overrides": args.set, "pretrained": start, "pool_seed": args.pool_seed,
         "pools": {k: len(v) for k, v in pools.items()}, "factor": args.factor, "plateau_gain": args.plateau_gain,
         "merit": merit, "table": table.to_dict(orient="records"), "gains": gains.to_dict(orient="records"),
         "runs": rows, "cpu_threads": os.cpu_count(),

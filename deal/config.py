@@ -120,6 +120,15 @@ SECTIONS = {
                     "a name of letters, digits, _ and - shared by the machines of one run (torchrun's --rdzv-id)"),
     },
     "reference": {"train": boolean(), "seed": integer(0)},
+    "pretrain": {
+        "method": choice("none", "colorization", "scenes"),
+        "steps": integer(1, why=" (SGD steps of the pretraining)"),
+        "batch_size": integer(2),
+        "lr": number(0, low_open=True),
+        "bin_size": number(2, 64, why=" (colorization: the width of an ab colour bin in Lab units)"),
+        "scenes": integer(1, why=" (scenes: how many street scenes to generate)"),
+        "seed": integer(0),
+    },
     "deal": {
         "mode": None,  # checked below, with its own message
         "grid": None,
@@ -131,7 +140,7 @@ SECTIONS = {
     },
 }
 TOP_LEVEL = ("seeds", "baseline_ref", "dataset", "oracle", "export", "budget", "methods", "baselines", "deal_methods",
-             "method_cfg", "method_train", "rounds", "steps", "model", "train", "reference", "deal", "launch")
+             "method_cfg", "method_train", "rounds", "steps", "model", "pretrain", "train", "reference", "deal", "launch")
 def shown(value) -> str:
     """A value as params.yaml spells it: null, true, 'text', [1, 2]."""
     if value is None or isinstance(value, bool):

@@ -406,6 +406,23 @@ def load_model(params: dict, path: str | Path):
              f"rerun the stage that wrote it (dvc repro -f)")
 
 
+def start_from_pretrained(model, folder: str | Path) -> str:
+    """Load the pretrain stage's network (folder/model.pt) into `model` wherever a tensor's name and
+    shape fit; returns the method, from folder/pretrain.json ("none": nothing loaded)."""
+    from deal.pretrain import transfer
+
+    record = read_json(Path(folder) / "pretrain.json")
+    method = record.get("method") if isinstance(record, dict) else None
+    if method is None:
+        unreadable(Path(folder) / "pretrain.json", ValueError("no 'method'"))
+    if method != "none":
+        loaded = transfer(model, load_state(Path(folder) / "model.pt"))
+        if not loaded:
+            fail(f"{folder}/model.pt: no tensor fits this network (another model.width_mult or head_channels?); "
+                 "rerun `dvc repro pretrain`")
+    return method
+
+
 # ---------------------------------------------------------------- configs
 
 

@@ -19,12 +19,13 @@ delegate(__file__)
 
 from common import (  # noqa: E402
     checkpoint_rule, dataset_info, distribute, load_params, load_split, model_config, parse_stage_args, set_threads, stage_parser,
-    train_config, write_json,
+    start_from_pretrained, train_config, write_json,
 )
 
 
 def main() -> None:
-    args = parse_stage_args(stage_parser(__doc__, per_round=False, out="the full-data model's test scores to write (JSON)"))
+    args = parse_stage_args(stage_parser(__doc__, per_round=False, out="the full-data model's test scores to write (JSON)",
+                                         pretrained="the pretrain stage's folder (its weights start the network)"))
     params = load_params()
     out = args.out
     if not params.get("reference", {}).get("train", False):
@@ -47,6 +48,7 @@ def main() -> None:
     seed = params["reference"]["seed"]
     cfg = train_config(params, "segmentation", len(train_set), seed=seed)
     model = build_model(model_config(params, with_difficulty=False), seed=seed)
+    start_from_pretrained(model, args.pretrained)
     result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set)
     scores = evaluate(model, InMemorySegmentation(*load_split("test")), num_classes=info["num_classes"],
                       void_index=info["void_index"], cfg=cfg)
