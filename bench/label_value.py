@@ -193,7 +193,7 @@ def draw(table, path: str, name: str, where: str) -> None:
     ax.set_xticks(table["steps"], [str(int(s)) for s in table["steps"]])
     ax.set_xlabel("SGD steps")
     ax.set_ylabel("test mIoU (%)")
-    ax.set_title(f"{name}: mIoU against steps (mean, 95 % CI over training seeds)", fontsize=9)
+    ax.set_title(f"{name}\nmIoU against steps (mean, 95 % CI over training seeds)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.text(0.01, 0.01, where, fontsize=6, color="#555555")
