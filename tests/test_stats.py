@@ -116,30 +116,6 @@ def test_a_seed_missing_a_round_or_the_baseline_is_left_out_of_the_pairs():
     assert table[("deal_de", "auc")]["seeds"] == [0] and table[("entropy", "auc")]["seeds"] == [0, 2]
 
 
-REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
-# the repository's method summary, and the shared source it was written from (beside the checkout, when present)
-METHOD_FILES = [REPO_ROOT / "docs" / "method.md", REPO_ROOT.parent / "shared" / "docs" / "METHOD.md"]
-
-
-@pytest.mark.parametrize("METHOD_MD", METHOD_FILES, ids=["docs/method.md", "shared METHOD.md"])
-def test_the_published_curves_are_method_md_s_table(METHOD_MD):
-    if not METHOD_MD.is_file():
-        pytest.skip(f"{METHOD_MD} is not present")
-    from deal.published import PUBLISHED
-
-    names = {"DEAL (DE)": "deal_de", "DEAL (DS)": "deal_ds", "Random": "random"}
-    table = {}
-    for line in METHOD_MD.read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells and cells[0] in names and len(cells) == 8:
-            table[names[cells[0]]] = [(p, float(v)) for p, v in zip(range(10, 45, 5), cells[1:])]
-    assert table and PUBLISHED["camvid"]["curves"] == table
-    assert "full supervision about 64.8" in METHOD_MD.read_text().lower() and PUBLISHED["camvid"]["full"] == 64.8
-    text = METHOD_MD.read_text()
-    assert "DEAL (DS) 50.7 -> 62.0, Random 50.2 -> 59.8, full about 66.0" in text.replace("\n", " ")
-    assert PUBLISHED["cityscapes"]["curves"] == {"deal_ds": [(10, 50.7), (40, 62.0)], "random": [(10, 50.2), (40, 59.8)]}
-
-
 def test_the_figure_draws_bands_and_the_published_curves(tmp_path):
     from deal.figures import plot_curves
     from deal.published import published
