@@ -55,7 +55,8 @@ def save_figure(path, seed: int = 0, n: int = 6, height: int = 96, width: int = 
     cols = min(columns, len(indices))
     groups = -(-len(indices) // cols)
     titled = conditions != "none"
-    fig, axes = plt.subplots(2 * groups, cols, figsize=(2.3 * cols, (4.3 if titled else 4.0) * groups), squeeze=False)
+    group_h = 2 * 2.3 * height / width + 0.55 if titled else 4.0
+    fig, axes = plt.subplots(2 * groups, cols, figsize=(2.3 * cols, group_h * groups + 0.4), squeeze=False)
     for a in axes.ravel():
         a.set_axis_off()
     for j, idx in enumerate(indices):
@@ -72,7 +73,7 @@ def save_figure(path, seed: int = 0, n: int = 6, height: int = 96, width: int = 
     handles = [Patch(color=np.array(c) / 255, label=nm) for nm, c in zip(SYNTHETIC_INFO.class_names, SYNTHETIC_INFO.palette)]
     handles.append(Patch(color=np.array(SYNTHETIC_INFO.void_color) / 255, label="void"))
     fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.08 / groups, 1, 1))
+    fig.tight_layout(rect=(0, 0.4 / (group_h * groups + 0.4), 1, 1), h_pad=0.3 if titled else None)
     path = Path(path)
     with atomic_path(path) as tmp:  # the temporary's name ends in .tmp: name the format
         fig.savefig(tmp, dpi=110, format=path.suffix[1:] or plt.rcParams["savefig.format"])

@@ -179,7 +179,7 @@ LAYOUTS = {
                        z_end=(150.0, 400.0), side_tree_p=0.3, facade_len=(15, 40), facade_h=(5, 14), gap_p=0.5,
                        gap_len=(10, 40), window_p=0.6, end_tree_p=0.5, end_void_p=0.1, lane_width=3.6,
                        edge_line_p=1.0, zebra_p=0.0, fence_rate=0.3, guard_rail_p=0.7, parked_p=0.0,
-                       moving_rate=3.0, ped_scene_p=0.15, ped_rate=0.6, bike_p=0.0, lamp_p=0.8,
+                       moving_rate=3.0, ped_scene_p=0.25, ped_rate=0.8, bike_p=0.0, lamp_p=0.8,
                        lamp_h=(9.0, 13.0), lamp_step=(25, 40), sign_rate=0.8, big_sign_rate=1.2,
                        street_tree_p=0.1, clutter_rate=0.3, hood_p=0.3),
     # big boxy sheds with few windows, chain-link fences, yards of void clutter
@@ -187,7 +187,7 @@ LAYOUTS = {
                          side_tree_p=0.05, facade_len=(15, 40), facade_h=(5, 12), gap_p=0.25, gap_len=(5, 15),
                          window_p=0.3, palette="industrial", end_tree_p=0.1, end_void_p=0.35, lane_p=0.6,
                          edge_line_p=0.2, zebra_p=0.0, fence_rate=2.5, fence_back_p=0.8, fence_h=(1.8, 2.5),
-                         parked_p=0.4, moving_rate=0.6, ped_scene_p=0.4, ped_rate=0.8, bike_p=0.03,
+                         parked_p=0.4, moving_rate=0.6, ped_scene_p=0.4, ped_rate=0.8, bike_p=0.05,
                          lamp_p=0.5, sign_rate=1.0, street_tree_p=0.05, clutter_rate=6.0, clutter_scale=1.8),
     # a narrow lane between verges and tree lines, a few low houses set back
     "village": Layout(road_half=(2.0, 3.2), pave_width=(0.8, 1.5), setback=(2.0, 10.0), verge="grass",

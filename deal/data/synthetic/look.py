@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .canvas import PAVEMENT, ROAD, _grid
+from .canvas import PAVEMENT, ROAD, SKY, VOID, _grid
 
 _F = np.float32
 
@@ -23,7 +23,7 @@ _AMBIENT = {
     "day": (1.0, 1.0, 1.0),
     "low_sun": (1.0, 0.84, 0.64),
     "dusk": (0.40, 0.38, 0.50),
-    "night": (0.085, 0.09, 0.12),
+    "night": (0.11, 0.115, 0.15),
 }
 # What weather does to the ambient light and to a grey sky's brightness.
 _WEATHER_LIGHT = {"clear": 1.0, "overcast": 0.82, "rain": 0.62, "fog": 0.85, "snow": 0.95}
@@ -40,12 +40,20 @@ _LAMP_COLOURS = np.array([[1.0, 0.72, 0.38], [0.92, 0.95, 1.0]], dtype=_F)
 
 
 class _Look:
-    """The per-scene light and weather of ``cond``, drawn from ``rng``."""
+    """The per-scene light and weather of ``cond``, drawn from ``rng``: a
+    stream of its own (``SeedSequence([seed, index, 2])``), which also draws
+    every other choice that depends on lighting or weather, so that forcing
+    another lighting or weather changes how a scene looks, not the scene."""
 
     def __init__(self, rng, cond):
         lighting, weather = cond.lighting, cond.weather
         self.lighting, self.weather = lighting, weather
+        self.rng = rng
         u = rng.uniform
+        # the camera's own draws first: the same under every condition
+        self.wb_jitter = rng.uniform(-0.08, 0.08, 3)
+        self.vignette = u(0, 0.25)
+        self.gamma = u(0.85, 1.15)
         self.night = lighting == "night"
         self.dark = lighting in ("dusk", "night")
         self.sun = weather == "clear" and lighting in ("day", "low_sun")
@@ -62,7 +70,10 @@ class _Look:
             self.shadow_lat = self.shadow_along = 0.0
         self.shadow_dark = u(0.35, 0.5) if self.low_sun else u(0.45, 0.65)
         self.sun_gain = (u(1.15, 1.35), u(0.42, 0.6)) if self.low_sun else (u(1.0, 1.2), u(0.6, 0.85))
-        self.ambient = np.array(_AMBIENT[lighting], dtype=_F) * _WEATHER_LIGHT[weather] * _F(u(0.85, 1.1))
+        ambient = np.array(_AMBIENT[lighting], dtype=_F)
+        if lighting == "low_sun" and not self.sun:  # clouds take most of the sun's colour away
+            ambient = _F(0.3) * ambient + _F(0.7 * 0.8)
+        self.ambient = ambient * _WEATHER_LIGHT[weather] * _F(u(0.85, 1.1))
         if self.low_sun:
             self.ambient *= _F(1.12)
         self.snow = weather == "snow"
@@ -71,7 +82,7 @@ class _Look:
         self.lamps_on = self.dark
         self.car_lights = self.dark or weather in ("rain", "fog")
         self.windows_lit = {"night": u(0.35, 0.7), "dusk": u(0.1, 0.35)}.get(lighting, 0.0)
-        self.headlights = {"night": u(1.1, 1.6), "dusk": u(0.3, 0.6)}.get(lighting, 0.0)
+        self.headlights = {"night": u(0.6, 0.9), "dusk": u(0.2, 0.4)}.get(lighting, 0.0)
         self.lamp_colour = _LAMP_COLOURS[int(rng.integers(2))]
 
         # the sky: a gradient from top to horizon, clouds
@@ -109,7 +120,7 @@ class _Look:
         self.fog_dist = {"fog": u(9, 30), "snow": u(40, 120), "rain": u(70, 180)}.get(weather, u(120, 500))
         self.fog_colour = self.sky_bottom.copy()
         self.noise = u(7, 13) if self.night else (u(4, 9) if self.dark else u(2, 7))
-        self.gain = u(1.1, 1.6) if self.night else u(0.75, 1.2)
+        self.gain = u(1.0, 1.3) if self.night else u(0.75, 1.2)
 
     # -- surfaces: what the condition does to the ground, foliage, roofs
 
@@ -135,7 +146,7 @@ def _splat(img, x, y, r, rgb):
     img[r0:r1, c0:c1] += g[..., None] * rgb
 
 
-def _reflect(img, label, wet, coarse, rng):
+def _reflect(img, label, wet, coarse):
     """Wet road: each road pixel mirrors what stands on the road above it
     (about the bottom of the first thing above it in its column), smeared
     vertically, more in puddles."""
@@ -166,9 +177,12 @@ def _streaks(rng, H, W, density, length, slope):
 
 
 def _finish_look(rng, st, cv, look: _Look) -> np.ndarray:
+    """``rng``: the scene's stream (the sensor noise); what depends on the
+    weather draws from ``look.rng``."""
     H, W = st.h, st.w
     img, depth, emit = cv.img, cv.depth, cv.emit
     yy, xx = _grid(H, W)
+    noise = rng.standard_normal((H, W), dtype=_F)
 
     # --- illumination: ambient, plus the ego car's headlights and the lamps at night
     illum = np.broadcast_to(look.ambient, (H, W, 3))
@@ -185,18 +199,21 @@ def _finish_look(rng, st, cv, look: _Look) -> np.ndarray:
             for Xl, Hl, Zl in cv.lamps[-8:]:  # the nearest (painted last)
                 d2 = (X - Xl) ** 2 + (Z - Zl) ** 2 + 0.3 * (Y - Hl) ** 2
                 pool = np.exp(d2 * _F(-1.0 / (0.6 * Hl * Hl)))
-                extra += (0.9 * pool)[..., None] * look.lamp_colour
+                extra += (0.7 * pool)[..., None] * look.lamp_colour
         illum = illum + extra
     e = emit[..., None]
     img *= illum * (1 - e) + e
 
     # --- the wet road mirrors what stands on it
     if look.wet > 0:
-        _reflect(img, cv.label, look.wet, cv.coarse, rng)
+        _reflect(img, cv.label, look.wet, cv.coarse)
 
-    # --- haze or fog towards the horizon's colour (none on the sky)
+    # --- haze or fog towards the horizon's colour (none on the sky); beyond the
+    # meteorological optical range (5 % of the contrast left) nothing can be
+    # seen, so nothing is labelled: void, as annotators mark what they cannot make out
     fog = -np.expm1(depth * _F(-1.0 / look.fog_dist))[..., None]
     img += (look.fog_colour - img) * fog
+    cv.label[(fog[..., 0] > 0.95) & (cv.label != SKY)] = VOID
 
     # --- glows of lamps and car lights, dimmed by the fog in front of them
     if cv.glows:
@@ -212,20 +229,20 @@ def _finish_look(rng, st, cv, look: _Look) -> np.ndarray:
     # --- falling rain or snow
     if look.weather == "rain":
         L = max(3, H // 10)
-        s = _streaks(rng, H, W, 0.07 / L, L, rng.uniform(-0.25, 0.25))
-        img += (s * rng.uniform(25, 45))[..., None]
+        s = _streaks(look.rng, H, W, 0.07 / L, L, look.rng.uniform(-0.25, 0.25))
+        img += (s * look.rng.uniform(25, 45))[..., None]
     elif look.snow:
-        flakes = (rng.random((H, W), dtype=_F) < 0.02) & (cv.fine > 0.3)
+        flakes = (look.rng.random((H, W), dtype=_F) < 0.02) & (cv.fine > 0.3)
         img[flakes] = img[flakes] * 0.3 + _F(0.7 * 235)
 
     # --- the camera: exposure, white balance, vignetting, gamma, sensor noise
-    wb = (look.gain * (1 + rng.uniform(-0.08, 0.08, 3))).astype(_F)
-    vig = 1 - rng.uniform(0, 0.25) * 2 * (((xx - W / 2) / W) ** 2 + ((yy - H / 2) / H) ** 2)
+    wb = (look.gain * (1 + look.wb_jitter)).astype(_F)
+    vig = 1 - look.vignette * 2 * (((xx - W / 2) / W) ** 2 + ((yy - H / 2) / H) ** 2)
     img *= vig[..., None] * wb
-    gamma_lut = (255.0 * (np.arange(256, dtype=_F) / 255.0) ** rng.uniform(0.85, 1.15)).astype(_F)
+    gamma_lut = (255.0 * (np.arange(256, dtype=_F) / 255.0) ** look.gamma).astype(_F)
     np.clip(img, 0, 255, out=img)
     out = gamma_lut[img.astype(np.uint8)]
-    out += (look.noise * rng.standard_normal((H, W), dtype=_F))[..., None]
+    out += (look.noise * noise)[..., None]
     out += 0.5
     np.clip(out, 0, 255, out=out)
     return out.astype(np.uint8)

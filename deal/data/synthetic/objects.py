@@ -321,7 +321,7 @@ def _pedestrian_fn(rng, st, cv, X, z):
     hair = np.array([30, 25, 20], dtype=np.float32) * rng.uniform(0.8, 2.5)
     stride = rng.uniform(0.0, 0.25)
     look = cv.look
-    umbrella = _pick(rng, _CLOTHES) if look is not None and look.weather == "rain" and rng.random() < 0.6 else None
+    umbrella = _pick(look.rng, _CLOTHES) if look is not None and look.weather == "rain" and look.rng.random() < 0.6 else None
 
     def draw():
         if z < 0.8:

@@ -106,7 +106,7 @@ def generate_scene(seed: int, index: int, height: int = DEFAULT_SIZE[0], width: 
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
     H, W = int(height), int(width)
     st = _Street(rng, H, W, cond)
-    look = None if cond is None else _Look(rng, cond)
+    look = None if cond is None else _Look(np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 2])), cond)
     cv = _Canvas(H, W, rng, look)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         light = _background(rng, st, cv)
@@ -247,9 +247,9 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
     col[mark] = rng.uniform(170, 230) + 4 * fine[ri[mark]][:, None]
     if look is not None and look.snow:  # packed snow, slush in the wheel tracks
         track = np.abs(np.abs(np.mod(Xr - lane_x, 3.5) - 1.75) - 0.8) < 0.15 + 0.4 * pr
-        slush = 0.5 * asphalt + rng.uniform(50, 90) * np.array([1.0, 0.97, 0.92], dtype=np.float32)
+        slush = 0.5 * asphalt + look.rng.uniform(50, 90) * np.array([1.0, 0.97, 0.92], dtype=np.float32)
         col = np.where(track[:, None], slush + (8 * fine[ri] + 12 * med[ri])[:, None],
-                       rng.uniform(195, 225) * np.array([1.0, 0.99, 0.97], dtype=np.float32) + (4 * fine[ri] + 9 * med[ri])[:, None])
+                       look.rng.uniform(195, 225) * np.array([1.0, 0.99, 0.97], dtype=np.float32) + (4 * fine[ri] + 9 * med[ri])[:, None])
     elif look is not None and look.wet > 0:  # wet asphalt is darker
         col *= np.float32(1 - 0.7 * look.wet)
     img[ri] = col
@@ -264,7 +264,7 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
     col[kerb] = pave * rng.uniform(1.05, 1.25) + 3 * fine[pi[kerb]][:, None]
     if look is not None:
         if look.snow:  # fresh snow, heaped along the kerb
-            col = rng.uniform(225, 245) * np.array([0.98, 0.99, 1.0], dtype=np.float32) + (2 * fine[pi] + 3 * med[pi])[:, None]
+            col = look.rng.uniform(225, 245) * np.array([0.98, 0.99, 1.0], dtype=np.float32) + (2 * fine[pi] + 3 * med[pi])[:, None]
             col[kerb] = col[kerb] * 0.9
         elif look.wet > 0:
             col *= np.float32(1 - 0.4 * look.wet)
@@ -329,7 +329,7 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
                 cell_u = np.floor((zf[wi] - side["edges"][seg[wi]]) / pz[wi])
                 lit = _cell_hash(seg[wi], cell_u, np.floor(Y[wi] / fl[wi]), s * 7919 + code) < look.windows_lit
                 li = idx[wi[lit]]
-                img[li] = _LIT_WINDOW * rng.uniform(0.7, 1.0) + (12 * med[li])[:, None]
+                img[li] = _LIT_WINDOW * look.rng.uniform(0.7, 1.0) + (12 * med[li])[:, None]
                 cv.emit.reshape(-1)[li] = 1.0
 
     # --- far end
@@ -352,7 +352,7 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
             if look.windows_lit > 0 and win.any():
                 wi = np.flatnonzero(win)
                 lit = _cell_hash(seg[wi], np.floor(Xe[wi] / 3.0), np.floor(Ye[wi] / 3.2), 104729) < look.windows_lit
-                col[wi[lit]] = _LIT_WINDOW * rng.uniform(0.6, 0.9)
+                col[wi[lit]] = _LIT_WINDOW * look.rng.uniform(0.6, 0.9)
                 cv.emit.reshape(-1)[idx[wi[lit]]] = 1.0
         img[idx] = col
 
