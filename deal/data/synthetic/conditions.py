@@ -25,7 +25,9 @@ defaults, are the numbers the generator used before conditions existed.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,9 +86,13 @@ class Conditions:
         return dataclasses.replace(self, **changes)
 
 
-def _draw(rng: np.random.Generator, table: dict) -> str:
-    p = np.fromiter(table.values(), dtype=np.float64)
-    return list(table)[min(int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right")), len(p) - 1)]
+# each table's values and cumulative probabilities, for drawing by inverse CDF
+_CDFS = {name: (list(table), list(itertools.accumulate(table.values()))) for name, table in TABLES.items()}
+
+
+def _draw(u: float, name: str) -> str:
+    values, cdf = _CDFS[name]
+    return values[min(bisect.bisect_right(cdf, u * cdf[-1]), len(values) - 1)]
 
 
 def draw_conditions(seed: int, index: int, kind: str = "long_tail") -> Conditions | None:
@@ -96,8 +102,10 @@ def draw_conditions(seed: int, index: int, kind: str = "long_tail") -> Condition
     if kind == "none":
         return None
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 1]))
-    drawn = {name: _draw(rng, table) for name, table in TABLES.items()}
-    cam = {k: round(float(rng.uniform(*r)), 4) for k, r in CAMERA_RANGES[drawn["camera"]].items()}
+    u = rng.random(len(TABLES) + len(CAMERA_RANGES["car"])).tolist()
+    drawn = {name: _draw(u[k], name) for k, name in enumerate(TABLES)}
+    cam = {key: round(lo + (hi - lo) * u[len(TABLES) + k], 4)
+           for k, (key, (lo, hi)) in enumerate(CAMERA_RANGES[drawn["camera"]].items())}
     return Conditions(**drawn, **cam)
 
 
@@ -171,7 +179,7 @@ LAYOUTS = {
                         facade_len=(10, 24), facade_h=(10, 24), gap_p=0.08, window_p=0.9, end_tree_p=0.3,
                         end_void_p=0.05, lane_width=3.5, edge_line_p=0.8, zebra_p=0.2, fence_rate=0.2,
                         parked_p=0.5, moving_rate=2.2, ped_scene_p=0.9, ped_rate=2.8, bike_p=0.35,
-                        lamp_p=0.9, lamp_h=(6.0, 9.0), sign_rate=1.8, street_tree_p=1.0, tree_step=(6, 10),
+                        lamp_p=0.9, lamp_h=(6.0, 9.0), sign_rate=1.8, street_tree_p=1.0, tree_step=(8, 14),
                         clutter_rate=1.5),
     # a wide multi-lane road: narrow pavements, buildings set far back behind
     # verges, guard rails, big signs, tall lamps; no cyclists, few pedestrians

@@ -117,7 +117,7 @@ class _Look:
             self.cloud = 6.0 * float(tint.mean())
         self.sky_top, self.sky_bottom = np.asarray(top, dtype=_F), np.asarray(bottom, dtype=_F)
         # haze (fog: far things vanish within tens of metres) towards the horizon's colour
-        self.fog_dist = {"fog": u(9, 30), "snow": u(40, 120), "rain": u(70, 180)}.get(weather, u(120, 500))
+        self.fog_dist = {"fog": u(15, 45), "snow": u(40, 120), "rain": u(70, 180)}.get(weather, u(120, 500))
         self.fog_colour = self.sky_bottom.copy()
         self.noise = u(7, 13) if self.night else (u(4, 9) if self.dark else u(2, 7))
         self.gain = u(1.0, 1.3) if self.night else u(0.75, 1.2)

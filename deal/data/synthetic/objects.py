@@ -328,7 +328,7 @@ def _pedestrian_fn(rng, st, cv, X, z):
             return
         s = st.scale(z)
         x, yb = st.px(X, 0.0, z)
-        if cv.shadow is not None:
+        if cv.shadow is not None and z < 45:
             _cast_shadow(st, cv, X, z, 0.4, h)
         if umbrella is not None:
             cv.paint(cv.ellipse(x, yb - 1.02 * h * s, 0.5 * s, 0.16 * s), PEDESTRIAN, umbrella, z, grain=3)
@@ -401,7 +401,7 @@ def _pole_fn(rng, st, cv, X, z, side, height, lamp, sign_p=0.35):
         s = st.scale(z)
         x, yb = st.px(X, 0.0, z)
         _, yt = st.px(X, height, z)
-        if cv.shadow is not None:
+        if cv.shadow is not None and z < 45:
             _cast_shadow(st, cv, X, z, width_m, height)
         wpx = int(min(max(round(width_m * s), 1), cap))
         xl = round(x - wpx / 2)
@@ -455,7 +455,7 @@ def _tree_fn(rng, st, cv, X, z):
             return
         s = st.scale(z)
         x, yb = st.px(X, 0.0, z)
-        if cv.shadow is not None:
+        if cv.shadow is not None and z < 45:
             _cast_shadow(st, cv, X, z, 2.0, crown_y + 1.5)
         _, yt = st.px(X, trunk_h + 0.8, z)
         wpx = max(trunk_w * s, 1.0)
@@ -510,16 +510,17 @@ def _cast_shadow(st, cv, X, z, width, height):
     dx, dz, dark = cv.shadow
     ex, ez = dx * height, dz * height
     half = max(width, 1.2 * z / st.f) / 2  # at least a pixel wide where it starts
-    z0, z1 = max(z - half, 0.3), max(z + ez, 0.3)
+    z0 = z - half
+    z1 = z0 + ez + half
+    if min(z0, z1) < 0.5:
+        return
+    # the base segment and its translate by the shadow: a parallelogram on the ground, convex in the image too
     pts = [st.px(X - half, 0, z0), st.px(X + half, 0, z0), st.px(X + ex + half, 0, z1), st.px(X + ex - half, 0, z1)]
-    cv.darken(cv.polygon(_convex(pts)), dark, lambda lab: (lab == ROAD) | (lab == PAVEMENT))
+    cv.darken(cv.polygon(pts), dark, _on_ground)
 
 
-def _convex(pts):
-    """The four corners in an order that makes a convex quadrilateral (their hull order)."""
-    p = np.asarray(pts, dtype=np.float32)
-    c = p.mean(axis=0)
-    return p[np.argsort(np.arctan2(p[:, 1] - c[1], p[:, 0] - c[0]))]
+def _on_ground(lab):
+    return (lab == ROAD) | (lab == PAVEMENT)
 
 
 def _big_sign_fn(rng, st, cv, X, z, side):

@@ -98,6 +98,12 @@ def generate_scene(seed: int, index: int, height: int = DEFAULT_SIZE[0], width: 
     ``conditions``: ``"none"`` (the scenes as before conditions existed),
     ``"long_tail"`` (the scene's own draw, ``draw_conditions(seed, index)``)
     or a ``Conditions`` to force."""
+    img, cv = _render(seed, index, height, width, conditions)
+    return img, cv.label
+
+
+def _render(seed, index, height, width, conditions):
+    """``generate_scene``'s work: the image and the canvas (labels, depth in metres)."""
     if seed < 0 or index < 0:
         raise ValueError(f"seed and index must be >= 0, got {seed}, {index}")
     if height < 16 or width < 16:
@@ -112,7 +118,7 @@ def generate_scene(seed: int, index: int, height: int = DEFAULT_SIZE[0], width: 
         light = _background(rng, st, cv)
     _objects(rng, st, cv, light)
     img = _finish(rng, st, cv, light) if look is None else _finish_look(rng, st, cv, look)
-    return img, cv.label
+    return img, cv
 
 
 def _background(rng, st: _Street, cv: _Canvas) -> dict:
