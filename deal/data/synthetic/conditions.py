@@ -162,20 +162,20 @@ class Layout:
 LAYOUTS = {
     # tall facades without gaps, wide pavements crowded with pedestrians,
     # many poles, signs and traffic lights, few trees and fences
-    "city_centre": Layout(road_half=(3.0, 5.5), pave_width=(3.0, 6.0), z_end=(60.0, 160.0), side_tree_p=0.03,
+    "city_centre": Layout(road_half=(3.0, 5.5), pave_width=(3.5, 7.0), z_end=(60.0, 160.0), side_tree_p=0.03,
                           facade_len=(8, 20), facade_h=(12, 32), gap_p=0.04, gap_len=(2, 5), window_p=0.95,
                           end_tree_p=0.05, end_void_p=0.1, edge_line_p=0.6, zebra_p=0.35, fence_rate=0.15,
                           parked_p=0.35, moving_rate=1.6, ped_scene_p=0.97, ped_rate=4.5, bike_p=0.05,
                           lamp_p=0.75, lamp_step=(12, 25), sign_rate=2.6, street_tree_p=0.2, clutter_rate=2.5),
     # low houses with gardens between, garden fences, trees, parked cars, cyclists
-    "residential": Layout(road_half=(2.5, 4.0), pave_width=(1.8, 3.5), setback=(0.0, 4.0), verge="grass",
+    "residential": Layout(road_half=(2.5, 4.0), pave_width=(2.0, 4.0), setback=(0.0, 4.0), verge="grass",
                           z_end=(80.0, 220.0), side_tree_p=0.3, facade_len=(7, 14), facade_h=(4, 9), gap_p=0.35,
                           gap_len=(4, 10), end_tree_p=0.55, end_void_p=0.05, edge_line_p=0.1, zebra_p=0.05,
                           fence_rate=1.8, fence_back_p=0.9, fence_h=(0.9, 1.6), parked_p=0.85, parked_fill=0.6,
                           moving_rate=0.5, ped_scene_p=0.6, ped_rate=1.3, bike_p=0.2, lamp_p=0.55,
                           sign_rate=1.0, street_tree_p=0.8, clutter_rate=1.5),
     # a wide avenue: several lanes, trees in rows, wide pavements, bicycle lanes
-    "boulevard": Layout(road_half=(5.5, 9.0), pave_width=(3.5, 7.0), z_end=(120.0, 300.0), side_tree_p=0.1,
+    "boulevard": Layout(road_half=(5.5, 9.0), pave_width=(4.0, 8.0), z_end=(120.0, 300.0), side_tree_p=0.1,
                         facade_len=(10, 24), facade_h=(10, 24), gap_p=0.08, window_p=0.9, end_tree_p=0.3,
                         end_void_p=0.05, lane_width=3.5, edge_line_p=0.8, zebra_p=0.2, fence_rate=0.2,
                         parked_p=0.5, moving_rate=2.2, ped_scene_p=0.9, ped_rate=2.8, bike_p=0.35,
