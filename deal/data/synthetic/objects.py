@@ -30,7 +30,6 @@ from .conditions import DEFAULT_LAYOUT
 
 #: Probability that an image has bicyclists without conditions (must stay <= 0.15).
 P_BICYCLIST = DEFAULT_LAYOUT.bike_p
-_GROUND = (ROAD, PAVEMENT)
 
 _CAR_COLOURS = np.array(
     [

@@ -256,8 +256,8 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
         slush = 0.5 * asphalt + look.rng.uniform(50, 90) * np.array([1.0, 0.97, 0.92], dtype=np.float32)
         col = np.where(track[:, None], slush + (8 * fine[ri] + 12 * med[ri])[:, None],
                        look.rng.uniform(195, 225) * np.array([1.0, 0.99, 0.97], dtype=np.float32) + (4 * fine[ri] + 9 * med[ri])[:, None])
-    elif look is not None and look.wet > 0:  # wet asphalt is darker
-        col *= np.float32(1 - 0.7 * look.wet)
+    elif look is not None and look.wet > 0:  # wet asphalt is darker, the paint less so
+        col *= np.where(mark, 1 - 0.3 * look.wet, 1 - 0.7 * look.wet).astype(np.float32)[:, None]
     img[ri] = col
 
     pi, Xp, zp, pp = idx[~on_road], X[~on_road], z[~on_road], px_m[~on_road]
