@@ -32,6 +32,8 @@ ORACLES = ("simulated", "human")
 EXPORT_FORMATS = ("label_studio",)
 # where the generate stage writes the embedded scenes (dvc.yaml); the synthetic default of dataset.path
 SYNTHETIC_PATH = "data/synthetic"
+# the embedded scenes' per-scene conditions (deal.data.synthetic.CONDITION_SETS, kept here without numpy)
+SYNTHETIC_CONDITIONS = ("none", "long_tail")
 # encoder weights live here, in the repository, so that DVC hashes them (`dvc add`): see check_weights
 WEIGHTS_DIR = "weights"
 # what the stages write: a data folder there would be a dependency of its own outputs
@@ -78,6 +80,7 @@ SECTIONS = {
         "seed": integer(0, why=" (the embedded scenes and the Cityscapes hold-out; not an active-learning seed)"),
         "synthetic": {
             "height": integer(32), "width": integer(32), "train": integer(1), "val": integer(0), "test": integer(1),
+            "conditions": choice(*SYNTHETIC_CONDITIONS),
         },
     },
     "budget": {"initial": None, "batch": None},  # budget_count
