@@ -124,6 +124,29 @@ def _remove(path: str) -> None:
 WORKER_EXIT_LOGGERS = "torch.distributed.elastic.multiprocessing"
 
 
+REPORTS_PREFIX = "deal-ddp-reports-"  # + the launcher's pid
+
+
+def _sweep_reports(folder: str) -> None:
+    """Remove the report folders of launchers that were killed (SIGKILL: no cleanup of their own)."""
+    import shutil
+
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(REPORTS_PREFIX):].split("-", 1)[0]
+        if not (name.startswith(REPORTS_PREFIX) and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        except OSError:
+            pass
+
+
 def quiet_torchrun(argv: list[str]) -> None:
     """torchrun (`python -m torch.distributed.run ARGV`), reporting a failed stage once: when rank 0
     reported (`report_failure`) that is all; otherwise the report of the rank that failed first,
@@ -141,10 +164,11 @@ def quiet_torchrun(argv: list[str]) -> None:
     for name in list(logging.Logger.manager.loggerDict):
         if name.startswith(WORKER_EXIT_LOGGERS):
             logging.getLogger(name).disabled = True
+    # in memory where there is /dev/shm: the reports of a stage that filled the disk fit there
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    _sweep_reports(shm)
     try:
-        # in memory where there is /dev/shm: the reports of a stage that filled the disk fit there
-        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-        reports = tempfile.mkdtemp(prefix="deal-ddp-reports-", dir=shm)
+        reports = tempfile.mkdtemp(prefix=f"{REPORTS_PREFIX}{os.getpid()}-", dir=shm)
         os.environ[REPORTS_ENV] = reports  # the workers' environment
     except OSError:  # no room for it: each rank prints its own report
         reports = None

@@ -14,6 +14,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,11 @@ def test_under_torchrun_the_first_failure_alone_is_reported(tmp_path, how, repor
     traceback and exit log are left out. A killed worker, which could say nothing, gets one line."""
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
+    # what a SIGKILLed launcher left: its reports' folder, named by its pid, goes at the next launch
+    gone = int(subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True).stdout)
+    shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    left = shm / f"deal-ddp-reports-{gone}-abc123"
+    left.mkdir()
     env = {**os.environ, "DEAL_DDP_LAUNCHED": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([PY, "-m", "deal.launch", "--standalone", "--nproc-per-node", "2", str(script), how],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -156,3 +162,4 @@ def test_under_torchrun_the_first_failure_alone_is_reported(tmp_path, how, repor
     assert sum("Traceback (most recent call last)" in line for line in lines) == (how == "raise"), done.stderr
     assert lines[-1].removeprefix("[rank1]: ") == report.format(script=script), done.stderr  # torch prefixes a worker's traceback
     assert "[rank0]" not in done.stderr and "ChildFailedError" not in done.stderr
+    assert not left.exists()
