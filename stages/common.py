@@ -13,6 +13,7 @@ import hashlib
 import json
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deal import atomic  # noqa: E402
-from deal.atomic import atomic_dir, atomic_path, clear_stale  # noqa: E402,F401  (the stages' writes)
+from deal.atomic import clear_stale  # noqa: E402,F401  (the stages' writes)
 from deal.config import ParamsError, check_params, known_train_size, parse_params, schedule  # noqa: E402
 
 # Every path a stage reads or writes is named in dvc.yaml and passed on the command line;
@@ -32,9 +33,11 @@ _prepared: Path | None = None  # the prepared arrays (--prepared), set by parse_
 
 
 def fail(lines) -> None:
-    """Stop the stage: one line per problem, exit status 1, nothing written."""
-    for line in [lines] if isinstance(lines, str) else lines:
-        print(f"error: {line}", file=sys.stderr)
+    """Stop the stage: one line per problem, exit status 1, nothing written. (Said once on several
+    processes: deal.launch.report_failure.)"""
+    from deal.launch import report_failure
+
+    report_failure("".join(f"error: {line}\n" for line in ([lines] if isinstance(lines, str) else lines)))
     sys.exit(1)
 
 
@@ -68,6 +71,34 @@ def missing(path: str | Path) -> None:
 
 
 # ---------------------------------------------------------------- atomic writes
+
+
+_writing = 0  # writers open: a failed write inside another writer's folder names that folder
+
+
+@contextmanager
+def _stage_write(writer):
+    """A deal.atomic writer for a stage: a write that fails (disk full, quota, ...) stops the stage
+    with its one line, naming the outermost target; the temporary is removed, the target as it was."""
+    global _writing
+    _writing += 1
+    try:
+        with writer as tmp:
+            yield tmp
+    except atomic.WriteError as exc:
+        if _writing > 1:
+            raise  # the writer around this one names its own target
+        fail(str(exc))
+    finally:
+        _writing -= 1
+
+
+def atomic_path(path: str | Path):
+    return _stage_write(atomic.atomic_path(path))
+
+
+def atomic_dir(path: str | Path):
+    return _stage_write(atomic.atomic_dir(path))
 
 
 OUTPUT_ROOTS = ("data", "runs", "metrics", "figures")
@@ -117,10 +148,18 @@ def read_scores(path: str | Path) -> list[tuple[str, float]]:
         unreadable(path, exc)
 
 
+class _PythonWrites:
+    """A file numpy writes to through Python's `write`: its own path for real files reports a
+    short write (a full disk) without the error's errno, so it could not be told from others."""
+
+    def __init__(self, file):
+        self.write = file.write
+
+
 def write_npy(path: str | Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.save(f, array)
+            np.save(_PythonWrites(f), array)
 
 
 def save_state(path: str | Path, state: dict) -> None:
