@@ -12,9 +12,14 @@ recipe's augmentation, schedule, weight averaging and encoder initialisation)
 on two pools of the train split, at each step count and with each training
 seed, and scores the test split:
 
-- small: the initial pool of active-learning seed `--pool-seed` (budget.initial
+- small: the initial pool of an active-learning seed (`--pool-seeds`, budget.initial
   images, drawn as `init` draws it);
 - large: `--factor` times as many images, the small pool plus random others.
+
+With several pool seeds each pair of pools is trained with every training seed, so
+the label gap's interval also covers which images the pools happen to hold (on
+CamVid, frames of three video sequences, that varies more than training does);
+the training noise is then the std over training seeds within a pool, pooled.
 
 It prints, per step count, each pool's mean mIoU over the training seeds with
 its std and 95 % Student-t interval, and the label gap (large - small, paired
@@ -118,7 +123,7 @@ def summary(rows, plateau_gain: float):
     from deal.stats import t_interval
 
     runs = pd.DataFrame(rows)
-    wide = runs.pivot_table(index=["steps", "train_seed"], columns="pool", values="miou").reset_index()
+    wide = runs.pivot_table(index=["steps", "pool_seed", "train_seed"], columns="pool", values="miou").reset_index()
     wide["gap"] = wide["large"] - wide["small"]
     table = []
     for steps, cell in wide.groupby("steps"):
@@ -128,19 +133,23 @@ def summary(rows, plateau_gain: float):
             row[column] = ci.mean
             row[f"{column}_std"] = ci.std
             row[f"{column}_low"], row[f"{column}_high"] = ci.low, ci.high
+        for column in ("small", "large"):  # over training seeds within a pool, pooled over the pools
+            within = cell.groupby("pool_seed")[column].var(ddof=1).dropna()
+            row[f"{column}_noise"] = float(math.sqrt(within.mean())) if len(within) else None
         table.append(row)
     table = pd.DataFrame(table).sort_values("steps").reset_index(drop=True)
     # the small pool's gain to the next step count, paired by training seed
     gains = []
     for (a, cell_a), (b, cell_b) in zip(list(wide.groupby("steps"))[:-1], list(wide.groupby("steps"))[1:]):
-        paired = cell_b.set_index("train_seed")["small"] - cell_a.set_index("train_seed")["small"]
+        keys = ["pool_seed", "train_seed"]
+        paired = cell_b.set_index(keys)["small"] - cell_a.set_index(keys)["small"]
         ci = t_interval(paired.dropna().tolist())
         gains.append({"steps": a, "next": b, "gain": ci.mean, "gain_low": ci.low, "gain_high": ci.high})
     gains = pd.DataFrame(gains, columns=["steps", "next", "gain", "gain_low", "gain_high"])
     flat = gains[gains["gain"] < plateau_gain]
     plateau = int(flat["steps"].iloc[0]) if len(flat) else None
     at = table[table["steps"] == (plateau if plateau is not None else table["steps"].max())].iloc[0]
-    stds = [at["small_std"], at["large_std"]]
+    stds = [at["small_noise"], at["large_noise"]]
     merit = {
         "plateau_steps": plateau,  # None: still gaining at the largest step count measured
         "at_steps": int(at["steps"]),
@@ -156,8 +165,9 @@ def show(value, digits: int = 2) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def printed(table, gains, merit, name: str, pools: dict, where: str) -> str:
-    lines = [f"recipe {name}: small pool {len(pools['small'])}, large pool {len(pools['large'])} images; {where}", "",
+def printed(table, gains, merit, name: str, sizes: dict, pool_seeds: list[int], where: str) -> str:
+    lines = [f"recipe {name}: small pool {sizes['small']}, large pool {sizes['large']} images, pool seeds "
+             f"{', '.join(map(str, pool_seeds))}; {where}", "",
              "steps | small mIoU (std) [95 % CI] | large mIoU (std) [95 % CI] | gap large - small [95 % CI] | small gains next",
              "---|---|---|---|---"]
     gain_at = {int(g["steps"]): g for _, g in gains.iterrows()}
@@ -172,7 +182,8 @@ def printed(table, gains, merit, name: str, pools: dict, where: str) -> str:
     plateau = merit["plateau_steps"]
     lines += ["",
               f"steps to plateau: {plateau if plateau is not None else 'not reached (still gaining at the largest count)'}",
-              f"training noise at {merit['at_steps']} steps: {show(merit['training_noise'])} points (std over training seeds)",
+              f"training noise at {merit['at_steps']} steps: {show(merit['training_noise'])} points "
+              "(std over training seeds on one pool, the larger pool's)",
               f"label gap at {merit['at_steps']} steps: {show(merit['label_gap'])} [{show(merit['label_gap_low'])}, "
               f"{show(merit['label_gap_high'])}] points"]
     return "\n".join(lines)
@@ -217,7 +228,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, nargs="+", required=True, help="SGD steps of each training (ascending)")
     parser.add_argument("--train-seeds", type=int, default=3, help="training seeds per cell (>= 3 for an interval)")
-    parser.add_argument("--pool-seed", type=int, default=0, help="the active-learning seed whose initial pool is the small pool")
+    parser.add_argument("--pool-seeds", type=int, nargs="+", default=[0],
+                        help="active-learning seeds whose initial pools are the small pools (default 0)")
     parser.add_argument("--factor", type=float, default=3.0, help="the large pool's size over the small one's (default 3)")
     parser.add_argument("--plateau-gain", type=float, default=1.0,
                         help="points the small pool must gain to the next step count to count as still improving")
@@ -244,27 +256,31 @@ def main() -> None:
     train_ids = split_ids("train")
     small = schedule(params, len(train_ids))[0]
     large = min(len(train_ids), round(args.factor * small))
-    pools = draw_pools(train_ids, small, large, args.pool_seed)
+    pools = {seed: draw_pools(train_ids, small, large, seed) for seed in args.pool_seeds}
+    sizes = {"small": small, "large": large}
     device = resolve_device(params["train"]["device"])
     precision = resolve_precision(params["train"]["precision"], device)
     cores = torch.get_num_threads()
     threads = max(1, cores // max(1, args.jobs))
     where = (f"{machine(device)}, {str(precision).replace('torch.', '') if precision else 'fp32'}, "
              f"{args.jobs} training(s) at a time x {threads} thread(s)")
-    tasks = [(steps, pool, seed) for steps in args.steps for pool in ("small", "large") for seed in range(args.train_seeds)]
+    tasks = [(steps, pool_seed, pool, seed) for steps in args.steps for pool_seed in args.pool_seeds
+             for pool in ("small", "large") for seed in range(args.train_seeds)]
     rows = []
 
     def record(task, result):
-        steps, pool, seed = task
-        rows.append({"steps": steps, "pool": pool, "labeled": len(pools[pool]), "train_seed": seed, **result})
-        print(f"label_value: {args.name}: {steps} steps, {pool} pool ({len(pools[pool])} images), training seed {seed}: "
+        steps, pool_seed, pool, seed = task
+        rows.append({"steps": steps, "pool_seed": pool_seed, "pool": pool, "labeled": sizes[pool], "train_seed": seed,
+                     **result})
+        print(f"label_value: {args.name}: {steps} steps, pool seed {pool_seed}, {pool} pool ({sizes[pool]} images), "
+              f"training seed {seed}: "
               f"test mIoU {result['miou']:.2f} ({result['train_s']:.0f} s)", flush=True)
 
     start = read_json(args.pretrained / "pretrain.json")["method"]
     if start != params["pretrain"]["method"]:
         fail(f"{args.pretrained}: holds the {start} pretraining but the recipe asks for {params['pretrain']['method']}; "
              "run `dvc repro pretrain` first")
-    work = [(params, pools[pool], steps, seed, threads, args.pretrained) for steps, pool, seed in tasks]
+    work = [(params, pools[pool_seed][pool], steps, seed, threads, args.pretrained) for steps, pool_seed, pool, seed in tasks]
     if args.jobs > 1:
         import multiprocessing
 
@@ -280,12 +296,12 @@ def main() -> None:
     table, gains, merit = summary(rows, args.plateau_gain)
     dataset = f"{params['dataset']['kind']} {tuple(params['dataset']['size'])}"
     print()
-    print(printed(table, gains, merit, f"{args.name} ({dataset})", pools, where))
+    print(printed(table, gains, merit, f"{args.name} ({dataset})", sizes, args.pool_seeds, where))
     if args.figure:
         draw(table, args.figure, f"{args.name} ({dataset})", where)
     write_json(args.json, {
-        "recipe": args.name, "dataset": dataset, "machine": where, "overrides": args.set, "pretrained": start, "pool_seed": args.pool_seed,
-        "pools": {k: len(v) for k, v in pools.items()}, "factor": args.factor, "plateau_gain": args.plateau_gain,
+        "recipe": args.name, "dataset": dataset, "machine": where, "overrides": args.set, "pretrained": start, "pool_seeds": args.pool_seeds,
+        "pools": sizes, "factor": args.factor, "plateau_gain": args.plateau_gain,
         "merit": merit, "table": table.to_dict(orient="records"), "gains": gains.to_dict(orient="records"),
         "runs": rows, "cpu_threads": os.cpu_count(),
     })
