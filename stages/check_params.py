@@ -18,10 +18,9 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from deal.config import ParamsError, check_params, known_train_size, parse_params  # noqa: E402
+from deal.config import ParamsError, ParamsReadError, check_params, known_train_size, parse_params  # noqa: E402
 
 PARAMS = Path("params.yaml")
 
@@ -56,10 +55,13 @@ def experiments(assignments: list[str]) -> list[list[tuple[str, object, bool]]] 
     swept (`lr=0.01,0.02`, `range(...)`) as DVC does, with Hydra's grammar; or the problem."""
     ours = []
     for assignment in assignments:
+        # the file DVC applies it to, as dvc.utils.cli_parse.to_path_overrides splits it: FILE:KEY=VALUE
+        # whenever a colon comes before the first `=`, whatever FILE is
         target, colon, rest = assignment.partition(":")
-        if colon and target.endswith((".yaml", ".yml", ".json", ".toml", ".py")):
-            if Path(target) != PARAMS:
-                continue  # another params file: not ours to check
+        if colon and ":" in assignment.partition("=")[0]:
+            if not Path(target).resolve() == PARAMS.resolve():
+                return (f"-S {assignment}: sets {target}, not {PARAMS}; every param of this pipeline is in "
+                        f"{PARAMS}: -S KEY=VALUE (e.g. -S train.lr=0.02)")
             assignment = rest
         ours.append(assignment)
     try:
@@ -103,8 +105,11 @@ def problems(assignments: list[str], path: Path = PARAMS) -> list[str]:
     """Every problem of `path` with `assignments` applied (each swept experiment's); [] when valid."""
     try:
         base = parse_params(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        return [f"{path}: cannot read params ({str(exc).splitlines()[0]}); fix it or restore it (git checkout {path})"]
+    except OSError as exc:
+        return [f"{path}: cannot read params ({exc.strerror}); run from the repository root, or restore it "
+                f"(git checkout {path})"]
+    except ParamsReadError as exc:
+        return [f"{path}: {exc}"]
     runs = experiments(assignments)
     if isinstance(runs, str):
         return [runs]
@@ -117,7 +122,7 @@ def problems(assignments: list[str], path: Path = PARAMS) -> list[str]:
                 return [problem]
         try:
             # the prepared split's size is checked by prepare itself (it may be stale here)
-            check_params(params, train_size=known_train_size(params) if isinstance(params, dict) else None)
+            check_params(params, train_size=known_train_size(params) if isinstance(params, dict) else None, disk=True)
         except ParamsError as exc:
             found.extend(line for line in exc.lines if line not in found)
     return found

@@ -5,7 +5,7 @@ the generate stage wrote into data/synthetic, or a real dataset's root
 outside the repository. That folder is a DVC dependency of this stage, so
 an edited image, mask or split list reruns it. It is indexed and validated
 (and the budget checked against its train split) before anything is
-decoded; every split is then decoded once, resized to dataset.size and
+decoded; every split is then decoded once, resized to dataset.resize and
 stored as uint8 arrays in data/prepared, which the other stages
 memory-map, with data/prepared/source.json saying where it came from. Each
 seed's initial pool is drawn from it by init@<seed>.
@@ -68,7 +68,7 @@ def main() -> None:
     from deal.data.validate import validate
     import numpy as np
 
-    size = tuple(params["dataset"]["size"])
+    size = tuple(params["dataset"]["resize"])
     human = params["oracle"] == "human"
     try:
         dataset = open_dataset(params)

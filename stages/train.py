@@ -1,11 +1,12 @@
 """train: the segmentation network (and, joint DEAL, its difficulty branch) on a labeled pool.
 
-    python stages/train.py --seed S --initial KIND --prepared P --pool POOL --out DIR
+    python stages/train.py --stage train_initial@S-KIND --prepared P --pool POOL --out DIR
         # a round-0 model of seed S shared by methods: DIR/model.pt and DIR/train.json
-    python stages/train.py --seed S --method M --round R --prepared P --pool POOL --labels NPY \
-        --initial-models DIR --model MODEL --record JSON     # round R of method M, seed S
+    python stages/train.py --stage train@S-M-rK --prepared P --pool POOL --labels NPY \
+        --initial-models DIR --model MODEL --record JSON     # round K of method M, seed S
 
-(dvc.yaml and rounds/train/dvc.yaml spell the paths.)
+(dvc.yaml and rounds/train/dvc.yaml spell the paths; under DVC the stage is $DVC_STAGE,
+and --seed S --initial KIND or --seed S --method M --round R name it too.)
 
 Round 0, as published: every baseline starts from one plain segmentation
 network (KIND segmentation) and every DEAL method, with deal.mode joint,
@@ -58,21 +59,20 @@ def adopt_initial(params: dict, seed: int, method: str, initial_models: Path, mo
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, per_round=False, pool="the labeled pool to train on (JSON)")
-    parser.add_argument("--seed", type=int, required=True, help="the active-learning seed (one of params.yaml's seeds)")
-    parser.add_argument("--initial", choices=INITIAL_MODELS, help="train the seed's shared round-0 model of this kind")
-    parser.add_argument("--out", type=Path, help="with --initial: the folder to write (model.pt, train.json)")
-    parser.add_argument("--method")
-    parser.add_argument("--round")
+    parser = stage_parser(__doc__, kinds=("train", "train_initial"), pool="the labeled pool to train on (JSON)")
+    parser.add_argument("--initial", dest="kind", choices=INITIAL_MODELS,
+                        help="by hand: train the seed's shared round-0 model of this kind")
+    parser.add_argument("--out", type=Path, help="round 0's shared model: the folder to write (model.pt, train.json)")
     parser.add_argument("--labels", type=Path, help="the pool's masks drawn by a person (.labels.npy, the label stage's)")
     parser.add_argument("--initial-models", type=Path, help="the seed's round-0 models' folder (round 0 adopts one)")
-    parser.add_argument("--model", type=Path, help="the network to write (with --method and --round)")
+    parser.add_argument("--model", type=Path, help="the network to write (a round's training)")
     parser.add_argument("--record", type=Path, help="its train.json to write")
     args = parse_stage_args(parser)
-    if args.initial is not None and (args.out is None or args.method or args.round):
-        parser.error("--initial KIND goes with --out DIR (and no --method or --round)")
-    if args.initial is None and None in (args.method, args.round, args.labels, args.initial_models, args.model, args.record):
-        parser.error("give --initial KIND --out DIR, or --method, --round, --labels, --initial-models, --model and --record")
+    args.initial = args.kind  # train_initial@<seed>-<kind>: the seed's shared round-0 model of that kind
+    if args.initial is not None and args.out is None:
+        parser.error("a shared round-0 model (train_initial) needs --out DIR")
+    if args.initial is None and None in (args.labels, args.initial_models, args.model, args.record):
+        parser.error("a round's training needs --labels, --initial-models, --model and --record")
     params = load_params()
     seed = check_seed(params, args.seed)
     spec = lookup(args.method) if args.method else None
