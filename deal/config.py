@@ -447,12 +447,25 @@ def check_dataset(data: Mapping, root: str, problems: list[str]) -> None:
     elif os.path.normpath(path) == os.path.normpath(SYNTHETIC_PATH):
         problems.append(f"params.yaml: dataset.path: {path!r} is where the embedded scenes are generated; "
                         f"point it at the {kind} root (e.g. make preset PRESET={kind} DATA=/data/{kind})")
-    elif not os.path.isabs(path) and (os.path.normpath(path) in (".", "..")
-                                      or os.path.normpath(path).split(os.sep)[0] in OUTPUT_FOLDERS):
+    elif overlaps_outputs(path, root):
         problems.append(f"params.yaml: dataset.path: {path!r} overlaps the pipeline's own outputs "
-                        f"({', '.join(OUTPUT_FOLDERS)}); point it at the {kind} root outside them")
+                        f"({', '.join(OUTPUT_FOLDERS)}, or the repository holding them); point it at the {kind} "
+                        "root outside them")
     elif not os.path.isdir(os.path.join(root, path)):
         problems.append(f"params.yaml: dataset.path: {path!r} is not a folder; point it at the {kind} root")
+
+
+def overlaps_outputs(path: str, root: str) -> bool:
+    """`path` (relative to `root`, absolute, or through symlinks) is one of the output folders, lies inside
+    one, or holds one (the repository itself, or a folder above it): DVC would refuse the dependency
+    (an output inside it), or see the pipeline's own writes as an edit of the data."""
+    real = os.path.realpath(os.path.join(root, path))
+    repo = os.path.realpath(root)
+    for out in OUTPUT_FOLDERS:
+        folder = os.path.join(repo, out)
+        if real == folder or real.startswith(folder + os.sep) or folder.startswith(real.rstrip(os.sep) + os.sep):
+            return True
+    return False
 
 
 def check_weights(model: Mapping, root: str, problems: list[str]) -> None:

@@ -134,6 +134,10 @@ def main() -> int:
                         help="a param as `dvc exp run -S` sets it (repeatable)")
     args = parser.parse_args()
     lines = problems(args.set_param)
+    from repair import broken_locks
+
+    lines += [f"{path}: {why} (DVC was killed while it wrote it); restore it: git checkout {path} "
+              "(or delete it: its stages rerun), or run `make repro`, which restores it" for path, why in broken_locks()]
     for line in lines:
         print(f"error: {line}", file=sys.stderr)
     if not lines:

@@ -216,6 +216,36 @@ def runtime(params: dict) -> dict:
             "threads": params["train"]["threads"] or torch.get_num_threads(), "torchvision": torchvision.__version__}
 
 
+_ITEM_FIELDS = {"item.seed": "seed", "item.m": "method", "item.r.id": "round", "item.s.cur": "round",
+                "item.s.next": "next", "item.f": "format", "item.kind": "kind"}
+
+
+def declared_params(kind: str, identity: dict | None = None) -> list[str]:
+    """The params stage `kind` declares in its stage file (`params:`; `method_cfg.${item.m}` filled in from
+    the stage's identity): what DVC reruns the stage for."""
+    import re
+
+    keys = []
+    for entry in stage_definition(kind).get("params", []):
+        # `key`, or `{file: [keys]}` (`{file: null}`: the whole file, as the key "")
+        names = [entry] if isinstance(entry, str) else [k for v in entry.values() for k in (v if v else [""])]
+        for key in names:
+            keys.append(re.sub(r"\$\{(item\.[a-z.]+)\}", lambda m: str((identity or {})[_ITEM_FIELDS[m.group(1)]]), key))
+    return keys
+
+
+def stage_params(params: dict, kind: str, identity: dict | None = None) -> dict:
+    """The values of the params stage `kind` declares (declared_params): everything of params.yaml that
+    determines its outputs, as DVC sees it, for a resume key that no hand-kept list can leave a param out of."""
+    values = {}
+    for key in declared_params(kind, identity):
+        node = params
+        for name in filter(None, key.split(".")):
+            node = node.get(name) if isinstance(node, dict) else None
+        values[key] = node
+    return values
+
+
 class Resume:
     """The last-epoch checkpoint of one stage's run, in runs/.resume/<name>.pt.
 

@@ -37,7 +37,8 @@ delegate(__file__)
 from common import (  # noqa: E402
     Resume, atomic_dir, check_pam_backward, check_seed, checkpoint_rule, copy_file, dataset_info, distribute, fail, load_labeled,
     load_params, load_split, model_config,
-    pam_backward_record, read_pool, round_index, run_key, runtime, save_state, parse_stage_args, set_threads, stage_parser, train_config,
+    pam_backward_record, read_pool, round_index, run_key, runtime, save_state, parse_stage_args, set_threads, stage_parser,
+    stage_params, train_config,
     write_json,
 )
 from deal.config import INITIAL_MODELS, initial_model, initial_models_trained, training_mode  # noqa: E402
@@ -118,8 +119,10 @@ def main() -> None:
         check_pam_backward(params, info["num_classes"])
 
     stage = f"seed{seed}-initial-{args.initial}" if args.initial else f"seed{seed}-{args.method}-{args.round}"
-    # a checkpoint resumes only this exact run: same configs, same images, same code
-    key = run_key(train=cfg, model=config, mode=mode, options=options, seed=seed, runtime=runtime(params),
+    # a checkpoint resumes only this exact run: every param the stage declares (so DVC reruns it for), the
+    # configs built from them, the same images and weights, the same code
+    key = run_key(params=stage_params(params, args.stage_kind, vars(args)), train=cfg, model=config, mode=mode,
+                  options=options, seed=seed, runtime=runtime(params),
                   dataset=info, images=images, masks=masks, val=val_set.images if val_set is not None else None,
                   val_masks=val_set.masks if val_set is not None else None, init=model.state_dict(), world=world)
     resume = Resume(stage, key, "train")

@@ -71,13 +71,15 @@ def target(stage: str) -> str:
 
 def stage_argv(root: Path, stage: str) -> list[str]:
     """The command of `stage` (as `target` names it) as DVC ran it in `root`: its dvc.lock entry,
-    where dvc.yaml spelled the paths. For running one stage's script by hand."""
+    where dvc.yaml spelled the paths, and the stage's name, which DVC passes in $DVC_STAGE.
+    For running one stage's script by hand."""
     import shlex
 
     file, _, name = target(stage).rpartition(":")
     lock = root / (Path(file).parent if file else Path(".")) / "dvc.lock"
     cmd = yaml.safe_load(lock.read_text())["stages"][name or stage]["cmd"]
-    return shlex.split(cmd)[1:]  # without `python`
+    argv = shlex.split(cmd)[1:]  # without `python`
+    return argv + ["--stage", name or stage] if "{" in cmd else argv
 
 
 def repro(root: Path, *args: str) -> list[str]:
