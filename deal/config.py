@@ -53,8 +53,13 @@ class ParamsReadError(ValueError):
 
 
 def parse_params(text: str):
-    """The content of a params file, read exactly as DVC reads it (dvc.utils.serialize.parse_yaml: ruamel.yaml's
-    safe loader, YAML 1.2, so `010` is 10, `1:20` and `on` are text; an empty file is {}), so that the check,
+    """The content of a params file, read exactly as DVC reads it (see parse_value); an empty file is {}."""
+    return parse_value(text) or {}
+
+
+def parse_value(text: str):
+    """YAML text read exactly as DVC reads a params file (dvc.utils.serialize.parse_yaml: ruamel.yaml's
+    safe loader, YAML 1.2, so `010` is 10, `1:20` and `on` are text), so that the check,
     the stages, `dvc params diff` and the lock see the same values. A duplicate key (which DVC refuses with a
     traceback) and aliases that expand past MAX_PARAM_VALUES values raise ParamsReadError."""
     from ruamel.yaml import YAML
@@ -62,7 +67,7 @@ def parse_params(text: str):
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
-        data = YAML(typ="safe").load(text) or {}
+        data = YAML(typ="safe").load(text)
     except DuplicateKeyError as exc:
         mark = exc.problem_mark
         raise ParamsReadError(f"line {mark.line + 1}: {exc.problem}; keep one of them (DVC refuses a file with "

@@ -20,9 +20,10 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from deal.config import ParamsError, ParamsReadError, check_params, known_train_size, parse_params  # noqa: E402
+from deal.config import ParamsError, ParamsReadError, check_params, known_train_size, parse_params, parse_value  # noqa: E402
 
 PARAMS = Path("params.yaml")
+MAX_LINES = 10  # problems printed, at most (and a line saying how many more)
 
 
 def set_param(params: dict, key: str, value, delete: bool = False) -> str | None:
@@ -72,7 +73,7 @@ def experiments(assignments: list[str]) -> list[list[tuple[str, object, bool]]] 
             key, sep, value = assignment.partition("=")
             if not sep or not key:
                 return f"-S {assignment}: not KEY=VALUE (e.g. -S train.lr=0.02)"
-            settings.append((key, parse_params(value) if value else None, False))
+            settings.append((key, parse_value(value) if value else None, False))
         return [settings]
     for assignment in ours:
         try:
@@ -125,6 +126,9 @@ def problems(assignments: list[str], path: Path = PARAMS) -> list[str]:
             check_params(params, train_size=known_train_size(params) if isinstance(params, dict) else None, disk=True)
         except ParamsError as exc:
             found.extend(line for line in exc.lines if line not in found)
+    if len(found) > MAX_LINES:  # a sweep of many experiments: the first problems say what to fix
+        found = found[:MAX_LINES] + [f"{path}: {len(found) - MAX_LINES} more problems in the {len(runs)} experiments "
+                                     "the -S values sweep; fix the ones above first"]
     return found
 
 
