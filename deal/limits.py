@@ -158,11 +158,13 @@ def check(params: Mapping, problems: list[str], counts: Mapping | None = None, n
     counts = counts if counts is not None else split_sizes(params)
     classes = num_classes or CLASSES.get(params["dataset"]["kind"], max(CLASSES.values()))
 
+    # the first limit passed, alone: its fix changes the others' estimates
     stages = stage_count(params)
     if stages > limits["stages"]:
         shape = (f"{len(params['seeds'])} seeds x {len(params['methods'])} methods x {len(params['rounds'])} rounds")
         problems.append(f"params.yaml: seeds, methods, rounds: {shape} make {stages:,} stages, more than "
                         f"limits.stages ({limits['stages']:,}); {STAGES_WHY}")
+        return
 
     size, what, param, lower = largest_array(params, counts, classes)
     memory = machine_memory() if limits["memory_gb"] == "auto" else limits["memory_gb"] * GB
@@ -170,6 +172,7 @@ def check(params: Mapping, problems: list[str], counts: Mapping | None = None, n
         whose = "this machine's memory" if limits["memory_gb"] == "auto" else "limits.memory_gb"
         problems.append(f"params.yaml: {param}: {what} would take {_gb(size)} of memory, "
                         f"more than {whose} ({_gb(memory)}); {lower}, or set limits.memory_gb (GB)")
+        return
 
     if disk_root is not None:
         need = disk_needed(params, counts, classes)

@@ -100,13 +100,17 @@ def delegate(script: str) -> None:
         {"script": os.path.abspath(script), "argv": sys.argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}
     ).encode()
     fds = array.array("i", [0, 1, 2])
-    conn.sendmsg([struct.pack("!I", len(request)), request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-    reply = b""
-    while len(reply) < 4:
-        chunk = conn.recv(4 - len(reply))
-        if not chunk:
-            sys.exit("stages/host.py: the stage host stopped or died before the stage finished")
-        reply += chunk
+    gone = "stages/host.py: the stage host stopped or died before the stage finished"
+    try:
+        conn.sendmsg([struct.pack("!I", len(request)), request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        reply = b""
+        while len(reply) < 4:
+            chunk = conn.recv(4 - len(reply))
+            if not chunk:
+                sys.exit(gone)
+            reply += chunk
+    except OSError:  # it hung up first (it serves its own user's stages only)
+        sys.exit(gone)
     sys.exit(struct.unpack("!i", reply)[0])
 
 

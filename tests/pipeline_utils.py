@@ -128,3 +128,32 @@ def clone_run(root: Path, dest: Path) -> Path:
                 shutil.copy2(path, target)
     run([str(BIN / "dvc"), "checkout", "-q"], dest)
     return dest
+
+
+def host(root: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """`make repro`'s command line: `python stages/host.py dvc ARGS` (the host checks params first)."""
+    return run([str(BIN / "python"), "stages/host.py", str(BIN / "dvc"), *args], root, check=check)
+
+
+def kill_when(command: list[str], cwd: Path, condition, timeout: float = 300) -> bool:
+    """Run `command` in its own session and SIGKILL the whole session as soon as `condition()` holds;
+    True if it held before the command ended by itself."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(command, cwd=cwd, env=env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if condition():
+                return True
+            assert time.monotonic() < deadline, f"{' '.join(command)} still running after {timeout} s"
+            time.sleep(0.001)
+        return condition()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
