@@ -76,7 +76,10 @@ def train_decoupled_branch(params: dict, args, seed: int) -> None:
     model = build_model(model_config(params, with_difficulty=True), seed=seed)
     pool = read_pool(args.pool)
     images, masks = load_labeled(pool, args.labels)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError:  # a tensor of another shape: another model.width_mult or head_channels
+        missing, unexpected = [], ["(another shape)"]
     if unexpected or not all(k.startswith("difficulty.") for k in missing):
         fail(f"{args.model}: not the segmentation network params.yaml describes; rerun its train stage (dvc repro -f)")
     check_pam_backward(params, info["num_classes"])

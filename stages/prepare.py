@@ -81,8 +81,9 @@ def main() -> None:
         unmasked = dataset.unmasked("train") if human else []
     except (DatasetError, FileNotFoundError, ValueError) as exc:
         fail(getattr(exc, "lines", None) or str(exc))
-    try:  # the budget against this train split, before anything is decoded or written
-        check_params(params, train_size=len(ids["train"]))
+    try:  # the budget against this train split, and the run's size, before anything is decoded or written
+        check_params(params, train_size=len(ids["train"]), counts={split: len(v) for split, v in ids.items()},
+                     num_classes=dataset.info.num_classes, disk=True)
     except ParamsError as exc:
         fail(exc.lines)
     initial = schedule(params, len(ids["train"]))[0]  # checked just above

@@ -47,7 +47,8 @@ def main() -> None:
             "resumed": "resuming from epoch" in resumed.stdout,
             "left": left,
             "equal": outputs[0] == outputs[1],
-            "errors": [[line for line in r.stderr.splitlines() if line.strip()] for r in runs if r.returncode],
+            # a failed run's last lines (a one-line refusal is all of it)
+            "errors": [[line for line in r.stderr.splitlines() if line.strip()][-3:] for r in runs if r.returncode],
             "seconds": seconds,
         }
         checkpoint.unlink(missing_ok=True)

@@ -30,17 +30,17 @@ pytestmark = pytest.mark.slow
 PY, DVC = str(BIN / "python"), str(BIN / "dvc")
 
 
-def _longer(p):  # a few epochs, so that a checkpoint exists mid-run
-    p["train"].update(iterations=None, epochs=3)
+def _longer(p):  # two epochs: a checkpoint exists after the first
+    p["train"].update(iterations=None, epochs=2, threads=1)
 
 
 def _decoupled(p):
     _longer(p)
-    p["deal"].update(mode="decoupled", iterations=9)
+    p["deal"].update(mode="decoupled", iterations=4)  # 8 labeled images, batch 4: two epochs
 
 
 def _reference(p):
-    p["train"].update(iterations=None, epochs=2)
+    _longer(p)
     p["reference"]["train"] = True
 
 
@@ -81,7 +81,7 @@ def _more_methods(p):
 CHANGES = {
     "model.width_mult": _set("model", width_mult=0.5), "model.head_channels": _set("model", head_channels=16),
     "model.pretrained": _pretrained,
-    "train.epochs": _set("train", epochs=2), "train.iterations": _set("train", iterations=5),
+    "train.epochs": _set("train", epochs=3), "train.iterations": _set("train", iterations=5),
     "train.batch_size": _set("train", batch_size=2), "train.lr": _set("train", lr=0.02),
     "train.head_lr_mult": _set("train", head_lr_mult=5), "train.momentum": _set("train", momentum=0.8),
     "train.nesterov": _set("train", nesterov=False), "train.weight_decay": _set("train", weight_decay=0.001),
@@ -89,7 +89,7 @@ CHANGES = {
     "train.crop": _set("train", crop=[24, 24]), "train.scale": _set("train", scale=[1.0, 1.0]),
     "train.flip": _set("train", flip=False), "train.precision": _set("train", precision="fp32"),
     "train.device": _set("train", device="cpu"), "train.num_workers": _set("train", num_workers=1),
-    "train.threads": _set("train", threads=1), "train.nproc": _set("train", nproc=2),
+    "train.threads": _set("train", threads=2), "train.nproc": _set("train", nproc=2),
     "train.nnodes": "a second machine to meet (launch.rdzv_endpoint)",
     "train.sync_bn": "CUDA (SyncBatchNorm has no CPU kernel; the stages refuse it there)",
     "deal.mode": _toggle_mode, "deal.grid": _set("deal", grid=[4, 4]), "deal.loss": _set("deal", loss="bce"),
@@ -98,6 +98,23 @@ CHANGES = {
     "deal_methods": _more_methods,
     "reference.train": _set("reference", train=False), "reference.seed": _set("reference", seed=1),
 }
+
+
+def _smaller(prepared: Path, dest: Path, counts: dict) -> Path:
+    """The prepared arrays with the first `counts` images of each split: the reference trains on the
+    whole train split, and what this test needs of it is its key, not its size."""
+    import numpy as np
+
+    dest.mkdir()
+    ids = json.loads((prepared / "ids.json").read_text())
+    for split, n in counts.items():
+        for kind in ("images", "masks"):
+            np.save(dest / f"{split}_{kind}.npy", np.load(prepared / f"{split}_{kind}.npy")[:n])
+        ids[split] = ids[split][:n]
+    (dest / "ids.json").write_text(json.dumps(ids))
+    for name in ("info.json", "unmasked.json", "source.json"):
+        (dest / name).write_bytes((prepared / name).read_bytes())
+    return dest
 
 
 def _leaves(node, prefix=""):
@@ -117,8 +134,15 @@ def test_a_stale_checkpoint_never_resumes_a_run_with_any_other_param(changed_pro
     (root / "params.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
 
     # the stale checkpoint: DVC beside the stage host, killed with its stage once the checkpoint exists
-    assert kill_when([PY, "stages/host.py", DVC, "repro", "-f", "-s", target(name)], root,
-                     (root / checkpoint).exists), f"{name} ended before it wrote a checkpoint"
+    # (the reference's, of a smaller train split: the stage's command with DVC's environment)
+    if kind == "reference":
+        small = _smaller(root / "data" / "prepared", tmp_path / "prepared", {"train": 16, "val": 4, "test": 4})
+        argv = stage_argv(root, name)
+        argv[argv.index("--prepared") + 1] = str(small)
+        command = [PY, "stages/host.py", "env", f"DVC_STAGE={name}", PY, *argv]
+    else:
+        command = [PY, "stages/host.py", DVC, "repro", "-f", "-s", target(name)]
+    assert kill_when(command, root, (root / checkpoint).exists), f"{name} ended before it wrote a checkpoint"
     stale = tmp_path / "stale.pt"
     stale.write_bytes((root / checkpoint).read_bytes())
 
@@ -136,8 +160,10 @@ def test_a_stale_checkpoint_never_resumes_a_run_with_any_other_param(changed_pro
             torch.save(state, root / path)
             written.append(root / path)
         cases[leaf] = yaml.safe_dump(params, sort_keys=False)
-    spec = {"argv": stage_argv(root, name), "outputs": outputs, "checkpoint": checkpoint, "stale": str(stale),
-            "cases": cases}
+    argv = stage_argv(root, name)
+    if kind == "reference":  # the stale checkpoint is of this smaller split's run too
+        argv[argv.index("--prepared") + 1] = str(small)
+    spec = {"argv": argv, "outputs": outputs, "checkpoint": checkpoint, "stale": str(stale), "cases": cases}
     (tmp_path / "cases.json").write_text(json.dumps(spec))
     try:
         run([PY, "stages/host.py", PY, str(REPO / "tests" / "resume_driver.py"), str(tmp_path / "cases.json"),
