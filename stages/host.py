@@ -77,6 +77,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _dvc_above() -> bool:
+    """A live `dvc` process started this one (its parent, or the shell's parent): a stage of a DVC that
+    outlived the host on purpose (a `dvc queue start` worker), not of one the host took along."""
+    pid = os.getppid()
+    for _ in range(3):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                words = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if any(os.path.basename(w) == b"dvc" for w in words[:4]):  # dvc, python .../dvc, python -m dvc
+            return True
+        if pid <= 1:
+            return False
+        pid = parent
+    return False
+
+
 def delegate(script: str) -> None:
     """Run `script` in the host named by $DEAL_STAGE_HOST and exit with its status.
 
@@ -92,7 +112,7 @@ def delegate(script: str) -> None:
         conn.connect(_address(path))
     except OSError:
         host = os.environ.get(PID_ENV, "")
-        if host.isdigit() and not _alive(int(host)):
+        if host.isdigit() and not _alive(int(host)) and not _dvc_above():
             sys.exit(f"stages/host.py: the stage host (pid {host}) that started this command is gone; not running "
                      f"{os.path.relpath(script)} without it (run `make repro` again)")
         return

@@ -91,10 +91,13 @@ def recover_experiment(root: str | Path = ".") -> list[str]:
     root = Path(root)
     refs = [ref for ref in EXEC_REFS if _git(root, "rev-parse", "--verify", "-q", ref).returncode == 0]
     staged = bool(_git(root, "diff", "--cached", "--name-only", "--", ARGS_FILE).stdout.strip())
-    if not (refs or staged) or dvc_busy(root):
+    # DVC removes repro.dat once the run has read it, and a queued run's goes into its stash commit: one in
+    # the workspace with no DVC at work is a killed run's
+    left = staged or (root / ARGS_FILE).exists()
+    if not (refs or left) or dvc_busy(root):
         return []
     done = []
-    if refs and _git(root, "symbolic-ref", "-q", "HEAD").returncode != 0:
+    if _git(root, "symbolic-ref", "-q", "HEAD").returncode != 0:
         # DVC detached HEAD (git reflog: "checkout: moving from BRANCH to SHA"); the most recent move only
         head = _git(root, "rev-parse", "HEAD").stdout.strip()
         last = _git(root, "reflog", "-n", "1", "--format=%gs", "HEAD").stdout.strip()
@@ -106,10 +109,10 @@ def recover_experiment(root: str | Path = ".") -> list[str]:
                 _git(root, "symbolic-ref", "-m", "stages/repair.py: back from a killed dvc exp run", "HEAD",
                      f"refs/heads/{branch}")
                 done.append(f"HEAD back on {branch} (left detached)")
-    if staged or (root / ARGS_FILE).exists():
+    if left:
         _git(root, "rm", "--cached", "-q", "--ignore-unmatch", "--", ARGS_FILE)
         (root / ARGS_FILE).unlink(missing_ok=True)
-        done.append(f"{ARGS_FILE} unstaged and removed")
+        done.append(f"{ARGS_FILE} {'unstaged and ' if staged else ''}removed")
     for ref in refs:
         _git(root, "update-ref", "-d", ref)
     if refs:
