@@ -38,10 +38,19 @@ def fail(lines) -> None:
     sys.exit(1)
 
 
+_read: dict = {}  # (path, mtime, size) -> parsed: a stage reads params.yaml and its stage file more than once
+
+
 def read_params(path: str | Path = "params.yaml"):
     """The params file as DVC reads it (deal.config.parse_params), unchecked; a file DVC would not read stops."""
+    import copy
+
     try:
-        return parse_params(Path(path).read_text())
+        stat = os.stat(path)
+        key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+        if key not in _read:
+            _read[key] = parse_params(Path(path).read_text())
+        return copy.deepcopy(_read[key])
     except OSError as exc:
         fail(f"{path}: cannot read params ({exc.strerror}); run from the repository root, or restore it (git checkout {path})")
     except ParamsReadError as exc:
