@@ -15,7 +15,13 @@ The child is a fresh fork of a process that has imported modules but run no
 torch op (no thread pools yet), so it behaves as a newly started script.
 It never outlives its caller: the host SIGKILLs it when the calling script
 dies (as when dvc is killed), when the wrapped command ends and when the host
-is sent SIGTERM; the kernel SIGKILLs it when the host itself dies.
+is sent SIGTERM; the kernel SIGKILLs it when the host itself dies, and the
+wrapped command too (PR_SET_PDEATHSIG), so a killed `make repro` leaves no
+DVC starting stages. The socket is in Linux's abstract namespace (nothing
+left on disk by a killed host) and serves this user's processes only. Before
+`dvc repro|exp ...`, and after one that failed, the host repairs what killed
+DVC processes leave (stages/repair.py: a truncated dvc.lock, a killed
+`dvc exp run`'s detached HEAD and staged repro.dat), one line each.
 """
 
 from __future__ import annotations
@@ -23,11 +29,11 @@ from __future__ import annotations
 import array
 import json
 import os
+import secrets
 import select
 import signal
 import socket
 import struct
-import secrets
 import subprocess
 import sys
 import threading
