@@ -407,15 +407,19 @@ IDENTITY = ("seed", "method", "round", "next", "format", "kind")
 
 
 def stage_file(kind: str) -> Path:
-    """The stage file that defines stage `kind`: rounds/<kind>/dvc.yaml, or the top-level dvc.yaml."""
+    """The stage file that defines stage `kind`: rounds/<kind>/dvc.yaml, another kind's file under rounds/
+    (export_deal is in rounds/export/dvc.yaml), or the top-level dvc.yaml."""
     own = ROOT / "rounds" / kind / "dvc.yaml"
-    return own if own.is_file() else ROOT / "dvc.yaml"
+    for path in [own, *sorted((ROOT / "rounds").glob("*/dvc.yaml")), ROOT / "dvc.yaml"]:
+        if path.is_file() and kind in (read_params(path).get("stages") or {}):
+            return path
+    return ROOT / "dvc.yaml"
 
 
 def stage_definition(kind: str) -> dict:
     """Stage `kind`'s entry in its stage file, as DVC reads the file (its `${...}` not resolved)."""
     path = stage_file(kind)
-    spec = read_params(path).get("stages", {}).get(kind)
+    spec = (read_params(path).get("stages") or {}).get(kind)
     if not isinstance(spec, dict):
         fail(f"{path.relative_to(ROOT)}: defines no stage {kind!r}; restore it (git checkout {path.relative_to(ROOT)})")
     return spec

@@ -126,3 +126,33 @@ def test_check_params_reports_a_truncated_lock_with_its_fix(tmp_path, cut):
     assert line.startswith("error: rounds/train/dvc.lock: not ") and "(DVC was killed while it wrote it)" in line
     assert line.endswith("restore it: git checkout rounds/train/dvc.lock (or delete it: its stages rerun), or run "
                          "`make repro`, which restores it")
+
+
+def test_every_output_a_stage_declares_is_a_path_its_command_writes(tmp_path):
+    """The commands name their paths as templates, the stage files' outs with ${item...}: filled in from the
+    stage's identity (as the stage fills them from $DVC_STAGE), every out is a path its command is given."""
+    import shlex
+
+    from dvc.repo import Repo
+
+    from pipeline_utils import copy_repo
+
+    sys.path.insert(0, str(REPO / "stages"))
+    import common
+
+    root = copy_repo(tmp_path / "repo")
+    params = parse_params((root / "params.yaml").read_text())
+    params.update(export=["label_studio"], seeds=[0, 3])  # every kind of stage, two seeds
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    checked = 0
+    with Repo(str(root)) as repo:
+        for stage in repo.index.stages:
+            if "@" not in stage.name:
+                continue
+            kind = stage.name.split("@")[0]
+            _, identity = common.stage_identity(params, (kind,), stage.name)
+            given = {word.format(**identity) for word in shlex.split(stage.cmd)}
+            for out in stage.outs:
+                assert out.def_path in given, (stage.name, out.def_path, stage.cmd)
+                checked += 1
+    assert checked > 200
