@@ -97,11 +97,16 @@ def test_crafted_params_stop_the_host_with_one_line_before_dvc(fresh, case):
     original = path.read_text()
     path.write_text(edit(original))
     try:
-        try:  # quickly: without the check, DVC resolves 93,004 stages for minutes, or hashes a bomb
-            done = subprocess.run([PY, "stages/host.py", DVC, "repro"], cwd=fresh, env=env(), capture_output=True,
-                                  text=True, timeout=120)
+        # quickly: without the check, DVC resolves 93,004 stages for minutes, or hashes a bomb
+        proc = subprocess.Popen([PY, "stages/host.py", DVC, "repro"], cwd=fresh, env=env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             pytest.fail("still running after 120 s: nothing refused it before DVC")
+        done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
         assert done.returncode == 1, done.stdout + done.stderr
         (only,) = done.stderr.splitlines() or [""]
         assert only.startswith("error: params.yaml: ") and line in only, done.stderr
