@@ -4,10 +4,15 @@ A writer writes into `.<name>.<pid>-<random>.tmp` beside the target and
 renames it into place. The pid tells a killed writer's leftover from a live
 writer's temporary, so `clear_stale` (beside one target) and `sweep_stale`
 (under whole folders) remove only what nobody will finish.
+
+A write that fails (a full disk, a quota, the file size limit, a read-only or
+unwritable folder) removes its temporary, leaves the target as it was and
+raises `WriteError`, whose text is one line naming the target and the fix.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -18,6 +23,42 @@ from pathlib import Path
 
 TMP_SUFFIX = ".tmp"
 TMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)-[^./]+\.tmp")
+
+
+# errors only a write gives: wherever they come from inside a writer's block, the write failed
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+FIXES = {
+    errno.ENOSPC: "the disk is full: free space on it (df -h {folder}), then run it again",
+    errno.EDQUOT: "over the disk quota: free space (or raise the quota) on {folder}, then run it again",
+    errno.EFBIG: "over the file size limit (ulimit -f): raise it, then run it again",
+    errno.EROFS: "{folder} is on a read-only file system: run where the outputs can be written",
+    errno.EACCES: "no permission to write in {folder}: fix its permissions, then run it again",
+    errno.EPERM: "no permission to write in {folder}: fix its permissions, then run it again",
+}
+
+
+class WriteError(OSError):
+    """A write that failed; its temporary is removed and its target is as it was.
+    str(): one line, `<target>: cannot write it (<reason>); <the fix>`."""
+
+    def __init__(self, path: Path, cause: OSError):
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+        fix = FIXES.get(cause.errno, "fix that, then run it again").format(folder=path.parent)
+        self.line = f"{path}: cannot write it ({cause.strerror or cause}); {fix}"
+
+    def __str__(self) -> str:
+        return self.line
+
+
+def _failed_write(exc: BaseException, tmp: Path | None) -> bool:
+    """Whether `exc`, raised inside a writer's block, is its write failing (not, say, an input
+    it read being unreadable): an error only writes give, or one about the temporary itself."""
+    if not isinstance(exc, OSError):
+        return False
+    if isinstance(exc, WriteError) or exc.errno in WRITE_ERRNOS:
+        return True
+    named = [Path(name) for name in (exc.filename, exc.filename2) if isinstance(name, (str, os.PathLike))]
+    return tmp is not None and any(name == tmp or tmp in name.parents for name in named)
 
 
 def temp_prefix(path: Path) -> str:
@@ -82,43 +123,69 @@ def _umask() -> int:
 @contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary file path beside `path`; it replaces `path` on success.
-    The file gets the mode a plain `open` would give it (mkstemp's is 0600)."""
+    The file gets the mode a plain `open` would give it (mkstemp's is 0600).
+    WriteError when the write fails (nothing left behind, `path` as it was)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clear_stale(path)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
-        yield Path(tmp)
-        if os.path.exists(tmp):
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clear_stale(path)
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+    except OSError as exc:
+        raise WriteError(path, exc) from exc
+    try:
+        try:
+            yield tmp
+        except OSError as exc:
+            if _failed_write(exc, tmp):
+                raise WriteError(path, exc) from exc
+            raise
+        try:
+            if tmp.exists():
+                os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise WriteError(path, exc) from exc
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
 
 
 @contextmanager
 def atomic_dir(path: str | Path):
     """Yield a temporary folder beside `path`; it replaces `path` (a folder or nothing) on success.
-    The old folder is renamed aside before the new one moves in: no moment without one of them."""
+    The old folder is renamed aside before the new one moves in: no moment without one of them.
+    WriteError when the write fails (nothing left behind, `path` as it was)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clear_stale(path)
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clear_stale(path)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent))
+    except OSError as exc:
+        raise WriteError(path, exc) from exc
     old = None
     try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent))
-            os.replace(path, old / path.name)
         try:
-            os.replace(tmp, path)
-        except BaseException:
-            if old is not None:
-                os.replace(old / path.name, path)
+            yield tmp
+        except OSError as exc:
+            if _failed_write(exc, tmp):
+                raise WriteError(path, exc) from exc
             raise
+        try:
+            os.chmod(tmp, 0o777 & ~_umask())
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent))
+                os.replace(path, old / path.name)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                if old is not None:
+                    os.replace(old / path.name, path)
+                raise
+        except OSError as exc:
+            raise WriteError(path, exc) from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

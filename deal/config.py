@@ -31,6 +31,8 @@ ORACLES = ("simulated", "human")
 EXPORT_FORMATS = ("label_studio",)
 # where the generate stage writes the embedded scenes (dvc.yaml); the synthetic default of dataset.path
 SYNTHETIC_PATH = "data/synthetic"
+# the embedded scenes' per-scene conditions (deal.data.synthetic.CONDITION_SETS, kept here without numpy)
+SYNTHETIC_CONDITIONS = ("none", "long_tail")
 # encoder weights live here, in the repository, so that DVC hashes them (`dvc add`): see check_weights
 WEIGHTS_DIR = "weights"
 # what the stages write: a data folder there would be a dependency of its own outputs
@@ -132,6 +134,7 @@ SECTIONS = {
         "seed": integer(0, MAX_SEED, why=" (the embedded scenes and the Cityscapes hold-out; not an active-learning seed)"),
         "synthetic": {
             "height": integer(32), "width": integer(32), "train": integer(1), "val": integer(0), "test": integer(1),
+            "conditions": choice(*SYNTHETIC_CONDITIONS),
         },
     },
     "budget": {"initial": None, "batch": None},  # budget_count
@@ -154,6 +157,9 @@ SECTIONS = {
         "crop": pair(integer(8)),
         "scale": pair(number(0, low_open=True), ordered=True),
         "flip": boolean(),
+        "average": choice("none", "swa", "ema"),
+        "average_start": number(0, 1, high_open=True, why=" (the fraction of a run's steps before weight averaging starts)"),
+        "ema_decay": number(0, 1, low_open=True, high_open=True),
         "precision": choice(*PRECISIONS),
         "device": device(),
         "num_workers": integer(0, 256),
@@ -171,6 +177,15 @@ SECTIONS = {
                     "a name of letters, digits, _ and - shared by the machines of one run (torchrun's --rdzv-id)"),
     },
     "reference": {"train": boolean(), "seed": integer(0, MAX_SEED)},
+    "pretrain": {
+        "method": choice("none", "colorization", "scenes"),
+        "steps": integer(1, why=" (SGD steps of the pretraining)"),
+        "batch_size": integer(2),
+        "lr": number(0, low_open=True),
+        "bin_size": number(2, 64, why=" (colorization: the width of an ab colour bin in Lab units)"),
+        "scenes": integer(1, why=" (scenes: how many street scenes to generate)"),
+        "seed": integer(0, MAX_SEED),
+    },
     "deal": {
         "mode": None,  # checked below, with its own message
         "grid": None,
@@ -182,7 +197,7 @@ SECTIONS = {
     },
 }
 TOP_LEVEL = ("seeds", "baseline_ref", "dataset", "oracle", "export", "budget", "methods", "baselines", "deal_methods",
-             "method_cfg", "method_train", "rounds", "steps", "model", "train", "reference", "deal", "launch")
+             "method_cfg", "method_train", "rounds", "steps", "model", "pretrain", "train", "reference", "deal", "launch")
 # optional sections: absent, their defaults hold (study recipes and older params files lack them)
 OPTIONAL = ("limits",)
 

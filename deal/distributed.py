@@ -19,11 +19,13 @@ right for training, wrong for a metric.
 from __future__ import annotations
 
 import os
+import sys
+import time
 
 import torch
 import torch.distributed as dist
 
-from deal.launch import LAUNCHED_ENV, die_with_parent, is_worker
+from deal.launch import LAUNCHED_ENV, REPORT_GRACE_S, die_with_parent, is_worker, report_failure
 
 
 def active() -> bool:
@@ -45,11 +47,23 @@ def init(device_name: str = "auto") -> tuple[int, int]:
 
     if os.environ.get(LAUNCHED_ENV):
         die_with_parent()
+    sys.excepthook = _report_once
     device = resolve_device(device_name)
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return rank_world()
+
+
+def _report_once(kind, exc, tb) -> None:
+    """A worker's uncaught error, reported once for the stage (deal.launch.report_failure). Rank 0
+    waits REPORT_GRACE_S first: when it fails because a rank that failed first is gone (a
+    collective's closed connection), torchrun stops it meanwhile and that rank's report stands."""
+    import traceback
+
+    if os.environ.get("RANK", "0") == "0" and not issubclass(kind, KeyboardInterrupt):
+        time.sleep(REPORT_GRACE_S)
+    report_failure("".join(traceback.format_exception(kind, exc, tb)))
 
 
 def finish() -> None:

@@ -513,7 +513,7 @@ def plot_curves(summary: Sequence[Mapping], path, title: str = "", reference: fl
     """mIoU (%) against % of labeled data: per method the mean over seeds, with its 95 %
     interval shaded where there are two seeds or more (deal.stats.summarize rows);
     `reference` (full-data mIoU, 0..1) as a dashed line when it has been computed;
-    `published` (deal.published) as dashed curves in each method's colour."""
+    `published` (deal.published) as dashed curves in each method's colour, for the methods drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -533,8 +533,11 @@ def plot_curves(summary: Sequence[Mapping], path, title: str = "", reference: fl
                             color=line.get_color(), alpha=0.18, linewidth=0)
     if reference is not None:
         ax.axhline(100 * reference, color="black", linestyle="--", linewidth=1, label="Full data (ours)")
-    if published:
+    if published:  # the published curves of the methods this run also runs
         for method, points in published["curves"].items():
+            points = [(x, y) for x, y in points if y is not None]
+            if method not in methods or not points:
+                continue
             xs, ys = zip(*points)
             ax.plot(xs, ys, linestyle="--", linewidth=1, marker=".", color=colour(method),
                     label=f"{label(method)}, published")

@@ -9,7 +9,9 @@ replaces itself (exec) with
 
 on one machine, or with `--nnodes M --rdzv-backend c10d --rdzv-endpoint
 HOST:PORT --rdzv-id ID` (launch.rdzv_endpoint, launch.rdzv_id) on several,
-and torchrun's exit status is the stage's. torchrun starts N fresh
+and torchrun's exit status is the stage's (`relaunch` runs it through
+`quiet_torchrun`: a failed stage is reported once, as the rank that failed
+first said it, not once per rank and again by torchrun). torchrun starts N fresh
 interpreters that run the same script; each finds LOCAL_RANK and WORLD_SIZE
 in its environment, so it does not relaunch, and joins the process group
 (deal.distributed). Under the stage host (stages/host.py) it is the forked
@@ -24,12 +26,18 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping
 
 # torchrun sets these in each worker's environment
 WORKER_ENV = ("LOCAL_RANK", "WORLD_SIZE")
 # set by `relaunch` for the workers it starts: they die with their torchrun (deal.distributed)
 LAUNCHED_ENV = "DEAL_DDP_LAUNCHED"
+# where the workers of `quiet_torchrun` keep their reports of a failure (`report_failure`)
+REPORTS_ENV = "DEAL_DDP_REPORTS"
+# how long rank 0 waits before it reports an uncaught error: when another rank failed first (and
+# rank 0 fails because its peer is gone), torchrun stops it meanwhile (it acts within 0.1 s)
+REPORT_GRACE_S = 3.0
 ENDPOINT = re.compile(r"[A-Za-z0-9_.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 RDZV_ID = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -72,7 +80,123 @@ def relaunch(params: Mapping, script: str, argv: list[str] | None = None) -> Non
     sys.stdout.flush()
     sys.stderr.flush()
     os.environ[LAUNCHED_ENV] = "1"
-    os.execv(cmd[0], cmd)
+    quiet = [cmd[0], "-m", "deal.launch", *cmd[3:]]  # torchrun's arguments, to quiet_torchrun
+    os.execv(quiet[0], quiet)
+
+
+def report_failure(text: str, environ: Mapping = os.environ) -> None:
+    """This process's report of its failure (error lines, a traceback), said once for a stage on
+    several processes. Outside `quiet_torchrun`, and on rank 0, it is printed (and, under the
+    launcher, marked as said: `rank<R>.said`); the other ranks keep it for the launcher
+    (`rank<R>.txt`), which prints the report of the rank that failed first when rank 0 said
+    nothing (torchrun stopped it first). So a check that fails on every rank alike is one line,
+    not one per rank. A report that cannot be kept is printed after REPORT_GRACE_S."""
+    folder = environ.get(REPORTS_ENV) if is_worker(environ) else None
+    rank = environ.get("RANK", "0")
+    text = text if text.endswith("\n") else text + "\n"
+    if folder is not None and rank != "0":
+        kept = os.path.join(folder, f"rank{rank}.txt")
+        try:
+            with open(kept, "a") as f:
+                f.write(text)
+            return
+        except OSError:  # printed instead, after the grace in which torchrun stops it if rank 0 failed first
+            _remove(kept)
+            time.sleep(REPORT_GRACE_S)
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    if folder is not None:
+        try:
+            open(os.path.join(folder, f"rank{rank}.said"), "a").close()  # no data: even a full disk takes it
+        except OSError:
+            pass
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# torchrun's loggers of its workers' exits (a worker failed, the others are stopped): the failed
+# worker has said why
+WORKER_EXIT_LOGGERS = "torch.distributed.elastic.multiprocessing"
+
+
+REPORTS_PREFIX = "deal-ddp-reports-"  # + the launcher's pid
+
+
+def _sweep_reports(folder: str) -> None:
+    """Remove the report folders of launchers that were killed (SIGKILL: no cleanup of their own)."""
+    import shutil
+
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(REPORTS_PREFIX):].split("-", 1)[0]
+        if not (name.startswith(REPORTS_PREFIX) and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        except OSError:
+            pass
+
+
+def quiet_torchrun(argv: list[str]) -> None:
+    """torchrun (`python -m torch.distributed.run ARGV`), reporting a failed stage once: when rank 0
+    reported (`report_failure`) that is all; otherwise the report of the rank that failed first,
+    or one line for a worker killed by a signal or gone without a word. torchrun's traceback and
+    its log of the workers' exits are left out. Exits with the first failed worker's status (1 for
+    a signal)."""
+    import logging
+    import shutil
+    import signal
+    import tempfile
+
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.startswith(WORKER_EXIT_LOGGERS):
+            logging.getLogger(name).disabled = True
+    # in memory where there is /dev/shm: the reports of a stage that filled the disk fit there
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    _sweep_reports(shm)
+    try:
+        reports = tempfile.mkdtemp(prefix=f"{REPORTS_PREFIX}{os.getpid()}-", dir=shm)
+        os.environ[REPORTS_ENV] = reports  # the workers' environment
+    except OSError:  # no room for it: each rank prints its own report
+        reports = None
+    try:
+        torchrun.run(torchrun.parse_args(argv))
+    except ChildFailedError as exc:
+        if reports is None or os.path.isfile(os.path.join(reports, "rank0.said")):  # rank 0 said why
+            sys.exit(max(1, exc.failures[0].exitcode) if 0 in exc.failures else 1)
+        # the first to fail, of those that failed by themselves (torchrun stops the others with SIGTERM)
+        own_failures = {r: f for r, f in exc.failures.items() if f.exitcode != -signal.SIGTERM} or exc.failures
+        rank = min(own_failures, key=lambda r: own_failures[r].timestamp)
+        failure = own_failures[rank]
+        kept = os.path.join(reports, f"rank{rank}.txt")
+        if os.path.isfile(os.path.join(reports, f"rank{rank}.said")):
+            pass
+        elif os.path.isfile(kept):
+            with open(kept) as f:
+                sys.stderr.write(f.read())
+        elif failure.exitcode < 0:
+            print(f"error: {exc.name}: the process of rank {rank} was killed by {failure.signal_name()}; if it ran out "
+                  "of memory (dmesg says so), lower train.batch_size or train.nproc", file=sys.stderr)
+        else:
+            print(f"error: {exc.name}: the process of rank {rank} exited with status {failure.exitcode} without a word; "
+                  "run it on one process (train.nproc: 1) to see why", file=sys.stderr)
+        sys.exit(failure.exitcode if failure.exitcode > 0 else 1)
+    finally:
+        if reports is not None:
+            shutil.rmtree(reports, ignore_errors=True)
 
 
 def die_with_parent() -> None:
@@ -116,3 +240,7 @@ def check(params: Mapping, problems: list[str]) -> None:
     if nnodes > 1 and isinstance(launch, Mapping) and launch.get("rdzv_endpoint") is None:
         problems.append(f"params.yaml: launch.rdzv_endpoint: null, but train.nnodes is {nnodes}; set it to the "
                         "host:port of one of the machines, which every machine reaches (the same on each)")
+
+
+if __name__ == "__main__":
+    quiet_torchrun(sys.argv[1:])

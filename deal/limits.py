@@ -54,7 +54,7 @@ def stage_count(params: Mapping) -> int:
                 + 2 * methods * steps  # select, label
                 + baselines * steps + 4 * deal_methods * steps  # score; errors, difficulty, score_deal, analyze
                 + (baselines + deal_methods) * steps * formats)  # export, export_deal
-    return 4 + seeds * per_seed  # generate, prepare, reference, report
+    return 5 + seeds * per_seed  # generate, prepare, pretrain, reference, report
 
 
 def network_parameters(model: Mapping, num_classes: int) -> int:
@@ -86,6 +86,11 @@ def largest_array(params: Mapping, counts: Mapping | None, num_classes: int) -> 
     found.append((4.0 * batch * num_classes * h * w,
                    f"a batch's class scores ({batch:,} x {num_classes} classes x {h}x{w}, float32)",
                    "train.batch_size", "lower train.batch_size or dataset.resize"))
+    pretrain = params.get("pretrain")
+    if isinstance(pretrain, Mapping) and pretrain.get("method") == "scenes":  # generated in memory, at the images' size
+        n = pretrain["scenes"]
+        found.append((4.0 * n * h * w, f"the pretraining's generated scenes ({n:,} of {h}x{w}, image and mask)",
+                      "pretrain.scenes", "lower pretrain.scenes or dataset.resize"))
     weights = network_parameters(params["model"], num_classes)
     found.append((3 * 4.0 * weights, f"the network's weights, gradients and momentum (about {weights:,} parameters)",
                   "model", "lower model.width_mult or model.head_channels"))

@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 
-from deal.stats import describe, method_areas, paired, summarize
+from deal.stats import SELECTED, describe, method_areas, paired, summarize
 
 
 def number(value: float | None) -> str:
@@ -65,6 +65,12 @@ def paired_csv(comparison: Sequence[Mapping]) -> str:
          for c in comparison))
 
 
+def headline_measure(rounds: Sequence[str]) -> str:
+    """The paired measure a comparison is stated by: the mean over the rounds after the first
+    (deal.stats.SELECTED), or over the one round there is."""
+    return SELECTED if len(rounds) > 1 else "auc"
+
+
 def analyse(rows: Sequence[Mapping], methods: Sequence[str], rounds: Sequence[str], baseline: str | None) -> dict:
     """Everything the report states: the bands, the paired comparison and the DVC metrics (summary.json)."""
     bands = summarize(rows)
@@ -88,12 +94,16 @@ def analyse(rows: Sequence[Mapping], methods: Sequence[str], rounds: Sequence[st
             "last_labeled": last["labeled"],
         }
     if comparison:
+        headline = headline_measure(rounds)
         summary["paired"] = {
-            c["method"]: {"baseline": c["baseline"], "n_seeds": c["n"], "mean_miou_diff": c["mean_diff"],
-                          "ci_low": c["ci_low"], "ci_high": c["ci_high"], "verdict": c["verdict"],
+            c["method"]: {"baseline": c["baseline"], "measure": headline, "n_seeds": c["n"],
+                          "mean_miou_diff": c["mean_diff"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],
+                          "verdict": c["verdict"],
+                          "all_rounds_diff": next(d["mean_diff"] for d in comparison
+                                                  if d["method"] == c["method"] and d["measure"] == "auc"),
                           "last_round_diff": next(d["mean_diff"] for d in comparison
                                                   if d["method"] == c["method"] and d["measure"] == rounds[-1])}
-            for c in comparison if c["measure"] == "auc"}
+            for c in comparison if c["measure"] == headline}
     return {"bands": bands, "comparison": comparison, "summary": summary}
 
 
@@ -101,8 +111,9 @@ def comparison_metrics(summary: Mapping, methods: Sequence[str]) -> dict:
     """The few numbers two experiments are compared by (the DVC metrics file: one screen of
     `dvc exp show`, so the keys are short): `seeds`; per method `last` (the last round's mean
     mIoU over seeds) and `mean` (mIoU averaged over the rounds: the area under the curve);
-    for a method compared with the baseline, `vs_<baseline>` (the paired mean difference of
-    `mean`) with `vs_<baseline>_low` and `_high` (its 95 % interval; null for one seed); for
+    for a method compared with the baseline, `vs_<baseline>` (the paired mean difference of the
+    mIoU over the rounds after the first: the selection effect, round 0 being every method's
+    same initial pool) with `vs_<baseline>_low` and `_high` (its 95 % interval; null for one seed); for
     a DEAL method `auroc` (difficulty against error at the last step); `full_data` when the
     reference was computed. mIoU in %, as report.md, curves.png and the DVC plots show it
     (the CSVs and the evaluations hold fractions); the AUROC in [0, 1]. The rest is in the
@@ -151,16 +162,19 @@ def markdown(title: str, methods: Sequence[str], rounds: Sequence[str], result: 
                      + f" | {_with_interval(s['mean_miou'], s['mean_miou_ci_low'], s['mean_miou_ci_high'])} |")
     if comparison:
         baseline = comparison[0]["baseline"]
+        headline = headline_measure(rounds)
+        after = f"mean over rounds {rounds[1]}-{rounds[-1]}" if headline == SELECTED else "mean over rounds"
         lines += ["", f"Paired by seed against {baseline} (method - {baseline}, mIoU points; "
-                  "95 % Student-t interval over the per-seed differences):", "",
-                  "| method | mean over rounds | " + " | ".join(f"{p:.0f} %" for p in percents) + " |",
-                  "|---" * (len(rounds) + 2) + "|"]
+                  "95 % Student-t interval over the per-seed differences). The headline is the mean over the "
+                  "rounds after the first (the selection effect: round 0 is every method's same initial pool):", "",
+                  f"| method | {after} | mean over all rounds | " + " | ".join(f"{p:.0f} %" for p in percents) + " |",
+                  "|---" * (len(rounds) + 3) + "|"]
         for method in dict.fromkeys(c["method"] for c in comparison):
             mine = {c["measure"]: c for c in comparison if c["method"] == method}
-            lines.append(f"| {method} | {describe(mine['auc'])} | " + " | ".join(
+            lines.append(f"| {method} | {describe(mine[headline])} | {describe(mine['auc'])} | " + " | ".join(
                 _with_interval(mine[r]["mean_diff"], mine[r]["ci_low"], mine[r]["ci_high"], True) for r in rounds) + " |")
         lines.append("")
         for method in dict.fromkeys(c["method"] for c in comparison):
-            auc = next(c for c in comparison if c["method"] == method and c["measure"] == "auc")
-            lines.append(f"- {method} vs {baseline}, mean mIoU over rounds: {describe(auc)}.")
+            main = next(c for c in comparison if c["method"] == method and c["measure"] == headline)
+            lines.append(f"- {method} vs {baseline}, {after}: {describe(main)}.")
     return "\n".join(lines) + "\n"

@@ -116,10 +116,16 @@ def method_areas(rows: Sequence[Mapping], rounds: Sequence[str], confidence: flo
     return out
 
 
+# the headline measure: the mean over the rounds that follow a selection (round 0 is the same
+# initial pool for every method, so it holds training noise and no selection effect)
+SELECTED = "selected"
+
+
 def paired(rows: Sequence[Mapping], baseline: str, rounds: Sequence[str], confidence: float = CONFIDENCE) -> list[dict]:
-    """Every other method against `baseline`, paired by seed: one row for the area under the curve
-    (measure "auc") and one per round, each with the seeds both ran, the mean difference
-    (method - baseline), its interval and the verdict."""
+    """Every other method against `baseline`, paired by seed: one row for the mean over the rounds
+    after the first (measure "selected", the selection effect: the headline), one for the area
+    under the whole curve (measure "auc", the mean over every round) and one per round, each with
+    the seeds both ran, the mean difference (method - baseline), its interval and the verdict."""
     by = curves(rows)
     base_seeds = set(complete_seeds(rows, baseline, rounds))
     out = []
@@ -130,7 +136,9 @@ def paired(rows: Sequence[Mapping], baseline: str, rounds: Sequence[str], confid
         if not seeds:
             continue
         mine, base = [by[(method, s)] for s in seeds], [by[(baseline, s)] for s in seeds]
-        measures = [("auc", None, [area_under_curve(a, rounds) - area_under_curve(b, rounds) for a, b in zip(mine, base)])]
+        measures = [(SELECTED, None, [area_under_curve(a, rounds[1:]) - area_under_curve(b, rounds[1:])
+                                      for a, b in zip(mine, base)])] if len(rounds) > 1 else []
+        measures += [("auc", None, [area_under_curve(a, rounds) - area_under_curve(b, rounds) for a, b in zip(mine, base)])]
         measures += [(r, mine[0][r]["percent_labeled"], [a[r]["miou"] - b[r]["miou"] for a, b in zip(mine, base)])
                      for r in rounds]
         for measure, percent, diffs in measures:

@@ -35,6 +35,7 @@ from deal.metrics import ConfusionMatrix
 from deal.runtime import autocast, memory_format, resolve_device, resolve_precision, seed_everything
 
 MODES = ("joint", "segmentation", "decoupled")
+AVERAGES = ("none", "swa", "ema")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ class TrainConfig:
     num_workers: int = 0
     progress: bool = True
     sync_bn: bool = False  # several processes: BatchNorm statistics over the whole batch (CUDA only)
+    # weight averaging: the network evaluated, validated and kept is the average of its weights (and
+    # BatchNorm buffers) over the steps after `average_start` x the run's steps; swa: equal weights, ema:
+    # exponential with `ema_decay` per step. It cuts the run-to-run noise of the kept network.
+    average: str = "none"  # none | swa | ema
+    average_start: float = 0.5
+    ema_decay: float = 0.99
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -69,6 +76,10 @@ class TrainConfig:
             raise ValueError(f"difficulty loss must be one of {sorted(DIFFICULTY_LOSSES)}")
         if self.nesterov and self.momentum <= 0:
             raise ValueError("Nesterov momentum needs momentum > 0; set nesterov=False")
+        if self.average not in AVERAGES:
+            raise ValueError(f"weight averaging must be one of {AVERAGES}, got {self.average!r}")
+        if not 0 <= self.average_start < 1 or not 0 < self.ema_decay < 1:
+            raise ValueError("average_start must be in [0, 1) and ema_decay in (0, 1)")
 
 
 @dataclass
@@ -80,6 +91,34 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------- training
+
+
+class WeightAverage:
+    """The average of a network's weights and BatchNorm buffers over the steps after `start`
+    (torch.optim.swa_utils.AveragedModel): equal weights (SWA, Izmailov et al. 2018) or
+    exponential (EMA, `decay` per step). Buffers are averaged too, so no pass to recompute
+    BatchNorm statistics is needed."""
+
+    def __init__(self, model: nn.Module, kind: str, start: int, decay: float) -> None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        self.start = start
+        self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay) if kind == "ema" else None,
+                                      use_buffers=True)
+
+    def update(self, model: nn.Module, steps_done: int) -> None:
+        """After a step: `steps_done` steps of the run are done; averaged from step start + 1 on."""
+        if steps_done > self.start:
+            self.averaged.update_parameters(model)
+
+    @property
+    def count(self) -> int:
+        """The networks averaged so far."""
+        return int(self.averaged.n_averaged)
+
+    def network(self, model: nn.Module) -> nn.Module:
+        """What to evaluate now: the average once it holds a network, else `model` itself."""
+        return self.averaged.module if self.count else model
 
 
 def _poly(total_steps: int, power: float) -> Callable[[int], float]:
@@ -222,6 +261,9 @@ def train(
     total_steps = cfg.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _poly(total_steps, cfg.poly_power))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
+    average = None
+    if cfg.average != "none":
+        average = WeightAverage(model, cfg.average, int(cfg.average_start * total_steps), cfg.ema_decay)
 
     start_epoch, best_miou, best_epoch, best_state, history = 0, None, -1, None, []
     if resume is not None:
@@ -234,6 +276,8 @@ def train(
         best_epoch = int(resume.get("best_epoch", -1))
         best_state = resume.get("best_state")
         history = list(resume.get("history", []))
+        if average is not None:
+            average.averaged.load_state_dict(resume["average"])
     step = None
     if world > 1:  # after the resumed weights are in: DDP starts every rank from rank 0's
         from torch.nn.parallel import DistributedDataParallel
@@ -272,6 +316,8 @@ def train(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
+            if average is not None:
+                average.update(model, epoch * len(loader) + steps + 1)
             sums += torch.stack([loss.detach(), parts.get("loss_seg", torch.zeros((), device=device)), parts.get("loss_dif", torch.zeros((), device=device))])
             steps += 1
             bar.update(1)
@@ -282,13 +328,16 @@ def train(
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **epoch_state}
         names = ("loss", "loss_seg", extra_loss.name if extra_loss is not None else "loss_dif")
         record.update(dict(zip(names, (sums / max(steps, 1)).tolist())))
+        if average is not None:
+            record["averaged"] = average.count
+        kept = average.network(model) if average is not None else model  # what is validated and kept
         last_epoch = epoch + 1 == cfg.epochs
         if val_set is not None and ((epoch + 1) % cfg.val_every == 0 or last_epoch):
-            scores = evaluate(model, val_set, num_classes=num_classes, void_index=void_index, cfg=cfg)
+            scores = evaluate(kept, val_set, num_classes=num_classes, void_index=void_index, cfg=cfg)
             record["val_miou"] = scores["miou"]
             if best_miou is None or scores["miou"] > best_miou:
                 best_miou, best_epoch = scores["miou"], epoch + 1
-                best_state = _cpu_state(model)
+                best_state = _cpu_state(kept)
         history.append(record)
         bar.set_postfix(epoch=epoch + 1, loss=f"{record['loss']:.3f}")
         if log is not None:
@@ -305,13 +354,14 @@ def train(
                     "best_epoch": best_epoch,
                     "best_state": best_state,
                     "history": history,
+                    **({"average": average.averaged.state_dict()} if average is not None else {}),
                 }
             )
         if save_last is not None and not last_epoch:
             distributed.barrier()  # the others wait until it is written
     bar.close()
     if best_state is None:
-        best_state, best_epoch = _cpu_state(model), cfg.epochs
+        best_state, best_epoch = _cpu_state(average.network(model) if average is not None else model), cfg.epochs
     model.load_state_dict(best_state)
     return TrainResult(best_state, best_epoch, best_miou, history)
 

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deal import atomic  # noqa: E402
-from deal.atomic import atomic_dir, atomic_path, clear_stale  # noqa: E402,F401  (the stages' writes)
+from deal.atomic import clear_stale  # noqa: E402,F401  (the stages' writes)
 from deal.config import ParamsError, ParamsReadError, check_params, known_train_size, parse_params, schedule  # noqa: E402
 
 # Every path a stage reads or writes is named in dvc.yaml and passed on the command line;
@@ -32,9 +33,11 @@ _prepared: Path | None = None  # the prepared arrays (--prepared), set by parse_
 
 
 def fail(lines) -> None:
-    """Stop the stage: one line per problem, exit status 1, nothing written."""
-    for line in [lines] if isinstance(lines, str) else lines:
-        print(f"error: {line}", file=sys.stderr)
+    """Stop the stage: one line per problem, exit status 1, nothing written. (Said once on several
+    processes: deal.launch.report_failure.)"""
+    from deal.launch import report_failure
+
+    report_failure("".join(f"error: {line}\n" for line in ([lines] if isinstance(lines, str) else lines)))
     sys.exit(1)
 
 
@@ -93,6 +96,34 @@ def missing(path: str | Path) -> None:
 # ---------------------------------------------------------------- atomic writes
 
 
+_writing = 0  # writers open: a failed write inside another writer's folder names that folder
+
+
+@contextmanager
+def _stage_write(writer):
+    """A deal.atomic writer for a stage: a write that fails (disk full, quota, ...) stops the stage
+    with its one line, naming the outermost target; the temporary is removed, the target as it was."""
+    global _writing
+    _writing += 1
+    try:
+        with writer as tmp:
+            yield tmp
+    except atomic.WriteError as exc:
+        if _writing > 1:
+            raise  # the writer around this one names its own target
+        fail(str(exc))
+    finally:
+        _writing -= 1
+
+
+def atomic_path(path: str | Path):
+    return _stage_write(atomic.atomic_path(path))
+
+
+def atomic_dir(path: str | Path):
+    return _stage_write(atomic.atomic_dir(path))
+
+
 OUTPUT_ROOTS = ("data", "runs", "metrics", "figures")
 
 
@@ -140,10 +171,18 @@ def read_scores(path: str | Path) -> list[tuple[str, float]]:
         unreadable(path, exc)
 
 
+class _PythonWrites:
+    """A file numpy writes to through Python's `write`: its own path for real files reports a
+    short write (a full disk) without the error's errno, so it could not be told from others."""
+
+    def __init__(self, file):
+        self.write = file.write
+
+
 def write_npy(path: str | Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.save(f, array)
+            np.save(_PythonWrites(f), array)
 
 
 def save_state(path: str | Path, state: dict) -> None:
@@ -599,6 +638,23 @@ def load_model(params: dict, path: str | Path):
              f"rerun the stage that wrote it (dvc repro -f)")
 
 
+def start_from_pretrained(model, folder: str | Path) -> str:
+    """Load the pretrain stage's network (folder/model.pt) into `model` wherever a tensor's name and
+    shape fit; returns the method, from folder/pretrain.json ("none": nothing loaded)."""
+    from deal.pretrain import transfer
+
+    record = read_json(Path(folder) / "pretrain.json")
+    method = record.get("method") if isinstance(record, dict) else None
+    if method is None:
+        unreadable(Path(folder) / "pretrain.json", ValueError("no 'method'"))
+    if method != "none":
+        loaded = transfer(model, load_state(Path(folder) / "model.pt"))
+        if not loaded:
+            fail(f"{folder}/model.pt: no tensor fits this network (another model.width_mult or head_channels?); "
+                 "rerun `dvc repro pretrain`")
+    return method
+
+
 # ---------------------------------------------------------------- configs
 
 
@@ -667,6 +723,9 @@ def train_config(params: dict, mode: str, train_size: int, epochs: int | None = 
         num_workers=t["num_workers"],
         progress=True,
         sync_bn=t["sync_bn"],
+        average=t["average"],
+        average_start=t["average_start"],
+        ema_decay=t["ema_decay"],
     )
 
 

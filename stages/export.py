@@ -38,14 +38,6 @@ from deal.config import EXPORT_FORMATS  # noqa: E402
 LABELS = Path("labels/masks")  # where a person's masks go (the label stage reads them there: rounds/label/dvc.yaml)
 
 
-def stem_of(sample_id: str) -> str:
-    """Where a pick's mask goes below the masks folder: a folder dataset's stem (below images/),
-    or, for the tasks of a simulated run on another kind, the id without its extension."""
-    from deal.data.folder import stem_of as folder_stem
-
-    return folder_stem(sample_id) if sample_id.startswith("images/") else Path(sample_id).with_suffix("").as_posix()
-
-
 def main() -> None:
     parser = stage_parser(__doc__, with_next=True, kinds=("export", "export_deal"), pool="the next round's pool (JSON, with the ids this step `added`)",
                           scores="the scores the picks were selected by (scores.csv)", out="the folder to write")
@@ -70,21 +62,22 @@ def main() -> None:
     maps = difficulty_pngs(params, args, picks, root) if args.model else {}
     rows = []
     for sid in picks:
-        row = {"id": sid, "image": labelstudio.local_file_url(sid), "mask": str(LABELS / (stem_of(sid) + MASK_EXT)),
+        row = {"id": sid, "image": labelstudio.local_file_url(sid),
+               "mask": str(LABELS / (labelstudio.pick_stem(sid) + MASK_EXT)),
                "seed": seed, "method": args.method, "round": args.next, "score": scores.get(sid)}
         if sid in maps:
             row["difficulty"] = labelstudio.png_data_url(maps[sid])
         rows.append(row)
     listing = csv_text(["id", "image", "mask", "score", "difficulty"], (
         [row["id"], str(root / row["id"]), row["mask"], "" if row["score"] is None else f"{row['score']:.9g}",
-         f"difficulty/{stem_of(row['id'])}.png" if row["id"] in maps else ""] for row in rows))
+         f"difficulty/{labelstudio.pick_stem(row['id'])}.png" if row["id"] in maps else ""] for row in rows))
     with atomic_dir(args.out) as work:
         (work / "tasks.json").write_text(json.dumps(labelstudio.tasks(rows), indent=1) + "\n")
         (work / "labeling_config.xml").write_text(
             labelstudio.labeling_config(info["class_names"], info["palette"], difficulty=bool(maps)))
         (work / "picks.csv").write_text(listing)
         for sid, png in maps.items():
-            target = work / "difficulty" / f"{stem_of(sid)}.png"
+            target = work / "difficulty" / f"{labelstudio.pick_stem(sid)}.png"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(png)
     print(f"export: seed {seed} {args.method} {args.next}: {len(rows)} picks to label -> {args.out}/tasks.json "

@@ -2,7 +2,8 @@
 
 Only for dataset.kind synthetic; for a real dataset the folder holds a note
 and nothing else. The scenes are a function of `dataset.seed` and
-dataset.synthetic, so `prepare` depends on them like on any data folder
+dataset.synthetic (with `conditions: long_tail`, conditions.csv says each
+scene's lighting, weather, scene type and camera), so `prepare` depends on them like on any data folder
 (dataset.path, data/synthetic by default): an edited scene reruns it.
 
     python stages/generate.py        # what `dvc repro generate` runs
@@ -36,7 +37,8 @@ def main() -> None:
     clear_stale(SYNTHETIC)  # what a killed write_synthetic left beside it
     gen = data["synthetic"]
     meta = write_synthetic(SYNTHETIC, seed=data["seed"], height=gen["height"], width=gen["width"],
-                           n_train=gen["train"], n_val=gen["val"], n_test=gen["test"], progress=True)
+                           n_train=gen["train"], n_val=gen["val"], n_test=gen["test"], progress=True,
+                           conditions=gen["conditions"])
     print(f"generate: {sum(meta['counts'].values())} scenes at {meta['images_per_s']:.0f} images/s into {SYNTHETIC}")
 
 

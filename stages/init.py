@@ -21,6 +21,7 @@ delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib al
 
 from common import (  # noqa: E402
     atomic_dir, check_seed, dataset_info, load_params, parse_stage_args, schedule, split_ids, stage_parser, unmasked_ids, write_json,
+    write_npy,
 )
 
 
@@ -44,7 +45,7 @@ def main() -> None:
     with atomic_dir(args.pools) as work:
         for method in params["methods"]:
             (work / f"{method}.json").write_text(json.dumps(pool, indent=2) + "\n")
-            np.save(work / f"{method}.labels.npy", no_labels)
+            write_npy(work / f"{method}.labels.npy", no_labels)
     print(f"init: seed {seed}: initial pool of {size} images ({100 * size / len(train_ids):.1f} %), "
           f"round {first} pools for {', '.join(params['methods'])}")
 

@@ -9,8 +9,10 @@ prepared arrays already); the record says so and the answers file is empty.
 oracle: human: every image of the next pool without a mask in the dataset (the
 picks of this step and of the steps before) needs one drawn by a person in
 the labels folder, `labels/masks/<stem>.png` (the stem as below the dataset's
-images/ folder): a PNG of class ids (0..C-1, and the void index), or an RGB
-PNG in the dataset's palette (void_color for void), the size of its image.
+images/ folder): a PNG of class ids (0..C-1, and the void index; grey of any
+bit depth, a 1-bit mask holding 0 and 1, or a palette PNG's indices), or an
+RGB PNG in the dataset's palette (void_color for void; no transparent
+pixels), the size of its image.
 All of them are checked before anything is written: a missing mask stops the
 round with one line (how many, the first ids, where they go), a mask of the
 wrong size or with a value that is neither a class nor void stops it naming

@@ -5,12 +5,18 @@
 
 from-label-studio: Label Studio's JSON export (Export -> JSON) of the tasks the
 export stages wrote becomes one PNG of class ids per annotated task, at the
-`mask` path the task names (labels/masks/<stem>.png): brush strokes and
-polygons painted in the order they were drawn, void where nothing is painted,
-from each task's latest annotation that was not skipped. Everything is checked
-before the first mask is written (a label that is no class, a stroke of
-another size): one line names the task. Tasks nobody annotated are listed.
-Then `dvc repro` checks the masks (stages/label.py) and trains the next round.
+`mask` path the task names (labels/masks/<stem>.png, where the label stage
+reads it) and at the size of the task's image in the dataset: brush strokes
+and polygons painted in the order they were drawn, void where nothing is
+painted, from each task's latest annotation that was not skipped. Everything
+is checked before the first mask is written, one line naming the task: a
+label that is no class, a brush stroke drawn on an image of another size (its
+declared length is checked before it is decoded), a polygon of fewer than 3
+points or with a point that is no number, a region that paints no pixel (one
+outside the image), two annotated tasks naming one mask, a mask path other
+than the one the label stage reads, an export entry of the wrong type. Tasks
+nobody annotated are listed. Then `dvc repro` checks the masks
+(stages/label.py) and trains the next round.
 
 todo: every pick the exported tasks ask a person for (data/tasks/*/picks.csv)
 whose mask is not in the masks folder yet.
@@ -31,9 +37,12 @@ TASKS = Path("data/tasks")
 def from_label_studio(args) -> None:
     import numpy as np
     from PIL import Image
-    from deal.labelstudio import masks_from_export
+    from deal.data.base import image_size
+    from deal.data.folder import MASK_EXT
+    from deal.labelstudio import masks_from_export, pick_stem
 
     info = read_json(args.prepared / "info.json")
+    root = Path(read_json(args.prepared / "source.json")["path"])
     try:
         export = json.loads(Path(args.export).read_text())
     except FileNotFoundError:
@@ -42,19 +51,38 @@ def from_label_studio(args) -> None:
         fail(f"{args.export}: not JSON ({exc}); export the project from Label Studio as JSON (Export -> JSON)")
     if not isinstance(export, list):
         fail(f"{args.export}: not a list of tasks; export the project from Label Studio as JSON (Export -> JSON)")
+
+    def size_of(sid: str) -> tuple[int, int]:
+        """The (height, width) of the dataset's image `sid`: the mask is written at that size."""
+        path = root / sid
+        if not path.resolve().is_relative_to(root.resolve()) or not path.is_file():
+            raise ValueError(f"no image {path} in the dataset ({root}); import the tasks deal exported for this dataset")
+        try:
+            return image_size(path)
+        except Exception as exc:  # PIL raises several kinds for a file that is no image
+            raise ValueError(f"its image {path} is unreadable ({type(exc).__name__})") from None
+
     try:
-        masks = masks_from_export(export, info["class_names"], info["void_index"])
+        masks = masks_from_export(export, info["class_names"], info["void_index"], size_of)
     except ValueError as exc:
         fail(f"{args.export}: {exc}")
-    folder = Path(args.masks).resolve()
-    for name in masks:
-        if not Path(name).resolve().is_relative_to(folder):
-            fail(f"{args.export}: a task's mask {name!r} is outside {args.masks}; import the tasks deal exported")
+    # each mask where the label stage reads its image's mask, and nowhere else
+    folder = Path(args.masks)
+    for task in export:
+        sid, name = task["data"]["id"], task["data"]["mask"]
+        if name not in masks:
+            continue
+        where = folder / (pick_stem(sid) + MASK_EXT)
+        label = f"task {task.get('id')} ({sid})"
+        if not Path(name).resolve().is_relative_to(folder.resolve()):
+            fail(f"{args.export}: {label}: its mask {name!r} is outside {args.masks}; import the tasks deal exported")
+        if Path(name).resolve() != where.resolve():
+            fail(f"{args.export}: {label}: its mask {name!r} is not {where}, where the label stage reads the mask of "
+                 f"{sid}; import the tasks deal exported")
     for name, mask in masks.items():
-        Path(name).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(name) as tmp:
             Image.fromarray(np.ascontiguousarray(mask), mode="L").save(tmp, format="PNG")
-    open_tasks = [t.get("data", {}).get("id", t.get("id")) for t in export if t.get("data", {}).get("mask") not in masks]
+    open_tasks = [t["data"]["id"] for t in export if t["data"]["mask"] not in masks]
     print(f"labels: {len(masks)} masks written into {args.masks} from {args.export}"
           + (f"; {len(open_tasks)} tasks without an annotation: {', '.join(map(str, open_tasks[:5]))}"
              f"{' ...' if len(open_tasks) > 5 else ''}" if open_tasks else ""))
@@ -65,10 +93,19 @@ def todo(args) -> None:
     waiting = []
     for picks in sorted(TASKS.glob("seed*/*/*/*/picks.csv")):
         seed, method, round_id = picks.parts[-5:-2]
-        with open(picks, newline="") as f:
-            for row in csv.DictReader(f):
-                if not Path(row["mask"]).is_file():
-                    waiting.append(f"{seed} {method} {round_id}: {row['id']} -> {row['mask']}")
+        try:
+            with open(picks, newline="") as f:
+                reader = csv.DictReader(f)
+                lacking = [c for c in ("id", "mask") if c not in (reader.fieldnames or [])]
+                if lacking:
+                    fail(f"{picks}: no {' or '.join(lacking)} column; rerun the export stage that writes it "
+                         f"(`dvc repro --force` on its export stage, or delete it and `dvc repro`)")
+                rows = list(reader)
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            fail(f"{picks}: unreadable ({type(exc).__name__}: {exc}); delete it and `dvc repro` (the export stage writes it)")
+        for row in rows:
+            if not row["mask"] or not Path(row["mask"]).is_file():
+                waiting.append(f"{seed} {method} {round_id}: {row['id']} -> {row['mask']}")
     for line in dict.fromkeys(waiting):
         print(line)
     print(f"labels: {len(waiting)} masks to draw" + ("" if waiting else " (or nothing exported yet: `dvc repro --keep-going`)"))

@@ -25,7 +25,7 @@ from host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import atomic_dir, fail, load_params, parse_stage_args, schedule, stage_parser, write_json  # noqa: E402
+from common import atomic_dir, fail, load_params, parse_stage_args, schedule, stage_parser, write_json, write_npy  # noqa: E402
 
 
 def open_dataset(params: dict):
@@ -66,7 +66,6 @@ def main() -> None:
     from deal.config import ParamsError, check_params
     from deal.data.base import DatasetError
     from deal.data.validate import validate
-    import numpy as np
 
     size = tuple(params["dataset"]["resize"])
     human = params["oracle"] == "human"
@@ -96,8 +95,8 @@ def main() -> None:
     with atomic_dir(args.out) as work:
         for split, split_ids in ids.items():
             images, masks = dataset.read_many(split_ids, size=size, progress=True)
-            np.save(work / f"{split}_images.npy", images.numpy())
-            np.save(work / f"{split}_masks.npy", masks.numpy())
+            write_npy(work / f"{split}_images.npy", images.numpy())
+            write_npy(work / f"{split}_masks.npy", masks.numpy())
         info = dataset.info.to_dict()
         info["num_classes"] = dataset.info.num_classes
         info["size"] = list(size)

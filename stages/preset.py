@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from deal.atomic import write_text  # noqa: E402
+from deal.atomic import WriteError, write_text  # noqa: E402
 from deal.config import ParamsError, ParamsReadError, check_params, parse_params, parse_value  # noqa: E402
 from deal.methods import split_lists  # noqa: E402
 
@@ -149,4 +149,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except WriteError as exc:  # a full disk, a quota: one line, params as they were
+        sys.exit(f"error: {exc}")

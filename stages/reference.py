@@ -21,12 +21,13 @@ delegate(__file__)
 
 from common import (  # noqa: E402
     Resume, checkpoint_rule, dataset_info, distribute, load_params, load_split, model_config, parse_stage_args, run_key, runtime,
-    set_threads, stage_params, stage_parser, train_config, write_json,
+    set_threads, stage_params, stage_parser, start_from_pretrained, train_config, write_json,
 )
 
 
 def main() -> None:
-    args = parse_stage_args(stage_parser(__doc__, per_round=False, out="the full-data model's test scores to write (JSON)"))
+    args = parse_stage_args(stage_parser(__doc__, per_round=False, out="the full-data model's test scores to write (JSON)",
+                                         pretrained="the pretrain stage's folder (its weights start the network)"))
     params = load_params()
     out = args.out
     if not params.get("reference", {}).get("train", False):
@@ -50,7 +51,9 @@ def main() -> None:
     cfg = train_config(params, "segmentation", len(train_set), seed=seed)
     config = model_config(params, with_difficulty=False)
     model = build_model(config, seed=seed)
-    # the run's longest training resumes too, and only this exact run (as the train stage's key)
+    start_from_pretrained(model, args.pretrained)
+    # the run's longest training resumes too, and only this exact run (as the train stage's key: init holds the
+    # pretrained weights it starts from)
     key = run_key(params=stage_params(params, "reference"), train=cfg, model=config, seed=seed, runtime=runtime(params),
                   dataset=info, images=train_set.images, masks=train_set.masks,
                   val=val_set.images if val_set is not None else None,

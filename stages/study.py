@@ -43,6 +43,8 @@ from common import atomic_path, fail, load_params, read_json, write_json  # noqa
 from deal.config import SYNTHETIC_PATH, ParamsError, check_params, parse_params  # noqa: E402
 
 IGNORED = (("seeds",), ("dataset", "path"))  # what may differ between a study's runs
+MACHINE_KEYS = ("cpu", "device", "precision")  # what seeds.json records of the run of each seed
+UNIT_COLUMNS = ("miou", "pixel_accuracy")  # shares in [0, 1], as the iou_<class> columns (empty: an absent class)
 
 
 def stage_output(stage: str, name: str, required: bool = True) -> Path | None:
@@ -80,13 +82,70 @@ def differences(a, b, prefix: str = "") -> list[str]:
 
 
 def read_recipe(study: Path) -> dict:
+    """recipe.yaml, with what the study's tables are built from (methods, rounds, dataset.kind) checked."""
     path = study / "recipe.yaml"
     try:
-        return parse_params(path.read_text())
+        recipe = parse_params(path.read_text())
     except FileNotFoundError:
         fail(f"{path}: missing; a study starts with `python stages/study.py collect {study}` after a first run")
     except Exception as exc:  # yaml errors
         fail(f"{path}: unreadable ({str(exc).splitlines()[0]}); restore it (git checkout {path})")
+    problems = recipe_problems(recipe)
+    if problems:
+        fail([f"{path}: {line}; restore it (git checkout {path})" for line in problems])
+    return recipe
+
+
+def recipe_problems(recipe) -> list[str]:
+    """What a recipe lacks of the keys a study's tables read, one line each."""
+    if not isinstance(recipe, dict):
+        return [f"holds {type(recipe).__name__} {str(recipe)[:40]!r}, not the params mapping"]
+    out = []
+    methods, rounds, dataset = recipe.get("methods"), recipe.get("rounds"), recipe.get("dataset")
+    if not (isinstance(methods, list) and methods and all(isinstance(m, str) and m for m in methods)):
+        out.append(f"methods: {methods!r}; a non-empty list of method names" if "methods" in recipe else "no methods")
+    if not (isinstance(rounds, list) and rounds and all(isinstance(r, dict) and isinstance(r.get("id"), str) for r in rounds)):
+        out.append(f"rounds: {rounds!r}; a non-empty list of {{id: ...}}" if "rounds" in recipe else "no rounds")
+    if not (isinstance(dataset, dict) and isinstance(dataset.get("kind"), str)):
+        out.append("no dataset.kind")
+    baseline = recipe.get("baseline_ref")
+    if baseline is not None and not isinstance(baseline, str):
+        out.append(f"baseline_ref: {baseline!r}; a method name or null")
+    return out
+
+
+def read_manifest(study: Path, required: bool) -> dict:
+    """seeds.json: seed (a decimal string) -> the run that produced its file (commit, cpu, device,
+    precision, ...); {} when it is absent and not `required`. One line per problem."""
+    path = study / "seeds.json"
+    fix = f"restore it (git checkout {path})"
+    if not path.is_file():
+        if required:
+            fail(f"{path}: missing; it lists the study's seeds (collect writes it: "
+                 f"`python stages/study.py collect {study}`), or {fix}")
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        fail(f"{path}: not JSON ({str(exc).splitlines()[0]}); {fix}")
+    if not isinstance(manifest, dict):
+        fail(f"{path}: holds a {type(manifest).__name__}, not an object of seed -> its run "
+             f'({{"0": {{"cpu": ..., "device": ..., "precision": ...}}}}); {fix}')
+    problems = []
+    for seed, run in manifest.items():
+        if not (seed.isascii() and seed.isdigit() and str(int(seed)) == seed):
+            problems.append(f"{path}: key {seed!r} is no seed (a non-negative integer); {fix}")
+        elif not isinstance(run, dict):
+            problems.append(f"{path}: seed {seed}: {run!r} is not an object (cpu, device, precision, ...); {fix}")
+        else:
+            lacking = [key for key in MACHINE_KEYS if not isinstance(run.get(key), str)]
+            if lacking:
+                problems.append(f"{path}: seed {seed}: no {', '.join(lacking)} (what ran it); {fix}")
+    if required and not manifest:
+        problems.append(f"{path}: lists no seed; collect one (`python stages/study.py collect {study}`)")
+    if problems:
+        fail(problems)
+    return manifest
 
 
 def cpu_name() -> str:
@@ -165,8 +224,6 @@ def collect(args) -> None:
     """This run's seeds into the study; everything is checked before the first file is written."""
     study = Path(args.study)
     params = load_params()
-    from deal.stats import rows_from_csv
-
     recipe_path = study / "recipe.yaml"
     if recipe_path.is_file():
         changed = differences(read_recipe(study), recipe_of(params))
@@ -179,13 +236,27 @@ def collect(args) -> None:
         fail(f"{curves}: not what params.yaml gives: `dvc status` lists {', '.join(changed[:3])}"
              f"{' ...' if len(changed) > 3 else ''}; run `python stages/host.py dvc repro` first")
     text = curves.read_text() if curves.is_file() else ""
-    rows = rows_from_csv(text) if text else []
-    problems = [f"{curves}: {line}; run `python stages/host.py dvc repro` first"
-                for line in incomplete(rows, params["seeds"], params)]
+    header, *lines = text.splitlines() or [""]
+    seed_texts = {seed: header + "\n" + "\n".join(ln for ln in lines if ln.split(",", 1)[0] == str(seed)) + "\n"
+                  for seed in params["seeds"]}
+    recipe = recipe_of(params)
+    rows, problems = [], []
+    for seed, seed_text in seed_texts.items() if text else ():
+        found, wrong = seed_rows(seed_text, curves, seed, recipe,
+                                 "a study keeps scored rounds; run `python stages/host.py dvc repro` first")
+        rows += found
+        problems += wrong
+    problems = problems or [f"{curves}: {line}; run `python stages/host.py dvc repro` first"
+                            for line in incomplete(rows, params["seeds"], params)]
     if problems:
         fail(problems)
-    header, *lines = text.splitlines()
-    manifest = read_json(study / "seeds.json") if (study / "seeds.json").is_file() else {}
+    manifest = read_manifest(study, required=False)
+    # the study's other seeds, as assemble reads them after this collect: checked before anything is written
+    kept = [int(seed) for seed in manifest if int(seed) not in params["seeds"]]
+    problems = [line for seed, path in seed_files(study, kept, coming=params["seeds"]).items()
+                for line in read_seed_file(path, seed, recipe)[1]]
+    if problems:
+        fail(problems)
     machine = machine_of(params)
     ran = {str(seed) for seed in params["seeds"]}
     # seeds of one study compare as one recipe: bf16 on one machine and fp32 on another is not that
@@ -196,18 +267,16 @@ def collect(args) -> None:
         fail(f"{study / 'seeds.json'}: the study's other seeds ran in {kept}, this run in {machine['device']} "
              f"{machine['precision']}; run it where the others ran (or set train.precision in the recipe), "
              f"or pass --mixed to keep both (report.md lists the machines)")
-    seed_files = {}
-    for seed in params["seeds"]:
-        mine = [ln for ln in lines if ln.split(",", 1)[0] == str(seed)]
+    writes = {}
+    for seed, seed_text in seed_texts.items():
         path = study / f"seed{seed}.csv"
-        seed_text = header + "\n" + "\n".join(mine) + "\n"
         same = path.is_file() and path.read_text() == seed_text
         if path.is_file() and not same and not args.replace:
             fail(f"{path}: holds other numbers for seed {seed}; keep it, or pass --replace to overwrite it")
-        seed_files[seed] = (path, seed_text, len(mine), same and str(seed) in manifest)
+        writes[seed] = (path, seed_text, sum(r["seed"] == seed for r in rows), same and str(seed) in manifest)
     if not recipe_path.is_file():
         write_recipe(study, params)
-    for seed, (path, seed_text, count, known) in seed_files.items():
+    for seed, (path, seed_text, count, known) in writes.items():
         if known:  # the same numbers again: the seed keeps the provenance of the run that produced them
             print(f"study: {path}: seed {seed} already in the study with these numbers")
             continue
@@ -241,38 +310,139 @@ def incomplete(rows: list[dict], seeds, recipe: dict) -> list[str]:
     return out
 
 
+def seed_rows(text: str, name: Path, seed: int, recipe: dict, fix: str) -> tuple[list[dict], list[str]]:
+    """The rows of seed `seed`'s curves (`text`, a CSV read from `name`), numbers as numbers, and
+    what is wrong with them, one line for the first row of each kind of fault: a row of another
+    seed, of a method or round the recipe has not, a second row for one (method, round), a count
+    or score that is not a finite number in its range."""
+    import csv
+    import io
+    import math
+
+    try:
+        header, *table = list(csv.reader(io.StringIO(text)))
+    except (ValueError, csv.Error) as exc:
+        return [], [f"{name}: unreadable ({type(exc).__name__}: {exc}); {fix}"]
+    lacking = [c for c in ("seed", "method", "round", "labeled", "percent_labeled", "miou") if c not in header]
+    if lacking:
+        return [], [f"{name}: no column {', '.join(lacking)}; {fix}"]
+    methods, rounds = recipe["methods"], [r["id"] for r in recipe["rounds"]]
+    shares = [c for c in header if c in UNIT_COLUMNS or c.startswith("iou_")]
+    problems: dict[str, str] = {}  # kind -> the line of its first row
+    rows, seen = [], set()
+
+    def number(cell, integer: bool = False):
+        try:
+            value = int(cell) if integer else float(cell)
+        except (TypeError, ValueError):
+            return None
+        return value if math.isfinite(value) else None
+
+    def share(cell) -> bool:
+        value = number(cell)
+        return value is not None and 0 <= value <= 1
+
+    for cells in table:
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            problems.setdefault("cells", f"{name}: a row of {len(cells)} cells under a header of {len(header)}; {fix}")
+            continue
+        raw = dict(zip(header, cells))
+        what = f"{raw['method']} {raw['round']}"
+        if number(raw["seed"], integer=True) != seed:
+            problems.setdefault("seed", f"{name}: a row of seed {raw['seed']} ({what}) among seed {seed}'s "
+                                        f"(seed<N>.csv holds seed N's rows alone); {fix}")
+            continue
+        if raw["method"] not in methods or raw["round"] not in rounds:
+            problems.setdefault("recipe", f"{name}: seed {seed} {what}: no such method or round in the recipe "
+                                          f"({', '.join(methods)}; {', '.join(rounds)}); {fix}")
+            continue
+        if (raw["method"], raw["round"]) in seen:
+            problems.setdefault("twice", f"{name}: seed {seed} {what}: a second row; {fix}")
+            continue
+        seen.add((raw["method"], raw["round"]))
+        labeled, percent = number(raw["labeled"], integer=True), number(raw["percent_labeled"])
+        if labeled is None or labeled < 1 or percent is None or not 0 < percent <= 100:
+            problems.setdefault("count", f"{name}: seed {seed} {what}: labeled {raw['labeled']!r}, percent_labeled "
+                                         f"{raw['percent_labeled']!r}; an image count >= 1 and a percentage in (0, 100]; {fix}")
+            continue
+        bad = [c for c in shares if not (share(raw[c]) or (raw[c] == "" and c != "miou"))]
+        if bad:
+            problems.setdefault("share", f"{name}: seed {seed} {what}: {', '.join(f'{c} {raw[c]!r}' for c in bad[:3])}; "
+                                         f"a score is a finite number in [0, 1] (an absent class's IoU: empty); {fix}")
+            continue
+        rows.append({**raw, "seed": seed, "labeled": labeled, "percent_labeled": percent, "miou": float(raw["miou"])})
+    return rows, list(problems.values())
+
+
+def read_seed_file(path: Path, seed: int, recipe: dict) -> tuple[list[dict], list[str]]:
+    """A study's seed<N>.csv, as `seed_rows` checks it."""
+    fix = f"restore it (git checkout {path}) or collect seed {seed} again (collect --replace)"
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [f"{path}: unreadable ({type(exc).__name__}: {exc}); {fix}"]
+    return seed_rows(text, path, seed, recipe, fix)
+
+
+def seed_files(study: Path, seeds, coming=()) -> dict[int, Path]:
+    """seed -> seed<N>.csv, for exactly `seeds` (the seeds seeds.json lists) and those `coming` (this
+    collect's): a listed seed's missing file, and any other seed*.csv (a copy such as
+    seed1_old.csv, a seed never collected) stop it, one line each."""
+    listed = {int(seed): study / f"seed{int(seed)}.csv" for seed in seeds}
+    manifest = study / "seeds.json"
+    problems = [f"{path}: missing, but {manifest} lists seed {seed}; restore it (git checkout {path}), or "
+                f"collect seed {seed} again" for seed, path in sorted(listed.items()) if not path.is_file()]
+    allowed = set(listed.values()) | {study / f"seed{int(seed)}.csv" for seed in coming}
+    for path in sorted(study.glob("seed*.csv")):
+        if path in allowed:
+            continue
+        number = path.stem[4:]
+        if number.isascii() and number.isdigit() and str(int(number)) == number:
+            problems.append(f"{path}: {manifest} does not list seed {number}; collect that seed (which records its run), "
+                            f"or move the file out of {study}")
+        else:
+            seeds = sorted(set(listed) | {int(seed) for seed in coming})
+            problems.append(f"{path}: not a seed file (a study reads seed<N>.csv of the seeds {manifest} lists: "
+                            f"{', '.join(map(str, seeds)) or 'none'}); move it out of {study}")
+    if problems:
+        fail(problems)
+    return dict(sorted(listed.items()))
+
+
 def assemble(args) -> None:
+    """The study's tables from its files alone: the seeds seeds.json lists, each from its seed<N>.csv,
+    every row checked before anything is written."""
     study = Path(args.study)
     recipe = read_recipe(study)
-    from deal.figures import plot_curves
-    from deal.published import published
-    from deal.report import analyse, markdown, paired_csv, summary_csv
-    from deal.stats import rows_from_csv
-
-    files = sorted(study.glob("seed*.csv"), key=lambda p: int(p.stem[4:]) if p.stem[4:].isdigit() else -1)
-    if not files:
-        fail(f"{study}: no seed<N>.csv yet; run a seed and `python stages/study.py collect {study}`")
-    rows = []
-    for path in files:
-        try:
-            rows += rows_from_csv(path.read_text())
-        except (KeyError, ValueError) as exc:
-            fail(f"{path}: unreadable ({type(exc).__name__}: {exc}); restore it (git checkout {path})")
-    seeds = sorted({r["seed"] for r in rows})
+    manifest = read_manifest(study, required=True)
+    files = seed_files(study, manifest)
+    rows, problems = [], []
+    for seed, path in files.items():
+        found, wrong = read_seed_file(path, seed, recipe)
+        rows += found
+        problems += wrong
+    if problems:
+        fail(problems)
+    seeds = sorted(files)
     lacking = incomplete(rows, seeds, recipe)
     if lacking:
         fail([f"{study}: {line} of {study / 'recipe.yaml'}; rerun that seed and collect it (--replace)" for line in lacking])
+    from deal.figures import plot_curves
+    from deal.published import published
+    from deal.report import analyse, markdown, paired_csv, summary_csv
+
     methods = recipe["methods"]
     rounds = [r["id"] for r in recipe["rounds"]]
     result = analyse(rows, methods, rounds, recipe.get("baseline_ref"))
     reference = read_json(study / "reference.json") if (study / "reference.json").is_file() else {}
-    full = reference.get("miou") if reference.get("computed") else None
-    manifest = read_json(study / "seeds.json") if (study / "seeds.json").is_file() else {}
+    full = reference.get("miou") if isinstance(reference, dict) and reference.get("computed") else None
     machines = sorted({f"{m['cpu']} ({m['precision']})" for m in manifest.values()})
     kind = recipe["dataset"]["kind"]
     text = markdown(f"study {study.name}: {kind}, seeds {', '.join(map(str, seeds))}", methods, rounds, result)
     text += ("\nAssembled by `python stages/study.py assemble " + str(study) + "` from "
-             + ", ".join(p.name for p in files) + (f"; run on {'; '.join(machines)}" if machines else "") + ".\n")
+             + ", ".join(p.name for p in files.values()) + (f"; run on {'; '.join(machines)}" if machines else "") + ".\n")
     for name, content in (("summary.csv", summary_csv(result["bands"], full)), ("paired.csv", paired_csv(result["comparison"])),
                           ("report.md", text)):
         with atomic_path(study / name) as tmp:

@@ -36,7 +36,7 @@ delegate(__file__)
 
 from common import (  # noqa: E402
     Resume, atomic_dir, check_pam_backward, check_seed, checkpoint_rule, copy_file, dataset_info, distribute, fail, load_labeled,
-    load_params, load_split, model_config,
+    load_params, load_split, model_config, start_from_pretrained,
     pam_backward_record, read_pool, round_index, run_key, runtime, save_state, parse_stage_args, set_threads, stage_parser,
     stage_params, train_config,
     write_json,
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--initial-models", type=Path, help="the seed's round-0 models' folder (round 0 adopts one)")
     parser.add_argument("--model", type=Path, help="the network to write (a round's training)")
     parser.add_argument("--record", type=Path, help="its train.json to write")
+    parser.add_argument("--pretrained", type=Path, required=True, help="the pretrain stage's folder (its weights start the network)")
     args = parse_stage_args(parser)
     args.initial = args.kind  # train_initial@<seed>-<kind>: the seed's shared round-0 model of that kind
     if args.initial is not None and args.out is None:
@@ -115,6 +116,7 @@ def main() -> None:
     options = params["method_train"][args.method] if args.method else {}
     config = model_config(params, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden"))
     model = build_model(config, seed=seed)
+    start = start_from_pretrained(model, args.pretrained)
     if config.difficulty:
         check_pam_backward(params, info["num_classes"])
 
@@ -126,7 +128,8 @@ def main() -> None:
                   dataset=info, images=images, masks=masks, val=val_set.images if val_set is not None else None,
                   val_masks=val_set.masks if val_set is not None else None, init=model.state_dict(), world=world)
     resume = Resume(stage, key, "train")
-    print(f"train: {stage}: {len(train_set)} labeled images, {cfg.epochs} epochs, mode {mode}; keeps the {checkpoint}")
+    print(f"train: {stage}: {len(train_set)} labeled images, {cfg.epochs} epochs, mode {mode}, "
+          f"{'from the ' + start + ' pretraining' if start != 'none' else 'from scratch'}; keeps the {checkpoint}")
     extra_loss = None
     if learning_loss:  # its loss prediction module learns with the network
         from deal.acquisition.learning_loss import RankingLoss
@@ -137,6 +140,7 @@ def main() -> None:
                    resume=from_main(resume.load), save_last=resume.save, extra_loss=extra_loss)
     record = {
         "seed": seed, "labeled": len(train_set), "epochs": cfg.epochs, "mode": mode, "checkpoint": checkpoint,
+        "pretrained": start,
         "best_epoch": result.best_epoch, "best_val_miou": result.best_miou, "history": result.history,
     }
     if config.difficulty:  # the two backwards agree to float32 rounding, not bit for bit

@@ -9,17 +9,21 @@ from torch.utils.data import TensorDataset
 from pipeline_utils import copy_repo, edit_params, repro, restore, run, tiny_params
 
 VOID = 3  # the void index of tiny_set's masks
+# the project's pretraining: one epoch of colorization (10 steps of 4 of the 40 tiny train images)
+TINY_PRETRAIN = {"method": "colorization", "steps": 6, "batch_size": 4, "lr": 0.01, "bin_size": 32, "scenes": 8, "seed": 0}
 
 
 @pytest.fixture(scope="session")
 def project(tmp_path_factory):
-    """A tiny finished run (seeds 0 and 1, random and DEAL DE, 2 rounds), committed: (root, stages that ran).
+    """A tiny finished run (seeds 0 and 1, random and DEAL DE, 2 rounds, from the colorization
+    pretraining), committed: (root, stages that ran).
 
     Shared by the modules that need one; a test that changes it takes
     `changed_project`, which restores it when the test ends.
     """
     root = copy_repo(tmp_path_factory.mktemp("deal"))
-    edit_params(root, lambda p: tiny_params(p, methods=("random", "deal_de"), rounds=2, seeds=(0, 1)))
+    edit_params(root, lambda p: (tiny_params(p, methods=("random", "deal_de"), rounds=2, seeds=(0, 1)),
+                                 p["pretrain"].update(TINY_PRETRAIN)))
     ran = repro(root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "tiny run"], root)

@@ -94,7 +94,8 @@ def tiny_params(params: dict, methods=("random", "entropy", "deal_de"), rounds: 
     """A config that runs the whole pipeline in about a minute on 2 cores (a seed)."""
     params["seeds"] = list(seeds)
     params["baseline_ref"] = "random" if "random" in methods else None
-    params["dataset"].update(resize=[32, 32], synthetic={"height": 32, "width": 32, "train": 40, "val": 8, "test": 16})
+    params["dataset"].update(resize=[32, 32], synthetic={"height": 32, "width": 32, "train": 40, "val": 8, "test": 16,
+                                                         "conditions": "none"})
     params["budget"] = {"initial": 8, "batch": 4}
     params["methods"] = list(methods)
     params.update(split_lists(methods))  # baselines and deal_methods, from the method table

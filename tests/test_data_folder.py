@@ -10,6 +10,7 @@ from PIL import Image
 
 from deal.data import DatasetError, FolderDataset
 from deal.data.validate import validate
+from mask_files import INDEX_LAYOUTS, png_bytes, write_index_mask
 
 CLASSES = ["road", "car", "sky"]
 PALETTE = [[128, 64, 128], [0, 0, 142], [70, 130, 180]]
@@ -167,3 +168,60 @@ def test_a_flat_folder_a_person_labels_is_all_train(tmp_path):
     assert FolderDataset(root, unlabeled_pool=True).splits() == ("train",)
     assert len(FolderDataset(root, unlabeled_pool=True).ids("train")) == 10
     assert set(FolderDataset(root).splits()) == {"train", "val", "test"}
+
+
+@pytest.mark.parametrize("layout", INDEX_LAYOUTS)
+def test_an_index_mask_reads_as_its_stored_class_ids_whatever_its_bit_depth(tmp_path, layout):
+    """A 1-bit mask holds 0 and 1 (a viewer shows 0 and 255: read that way, class 1 would be void);
+    2- and 4-bit grey hold 0..3 and 0..15, not their display values; sub-byte palette indices are
+    indices (libpng as torchvision calls it returns other bytes for them)."""
+    root = write_folder(tmp_path, ["a"])
+    top = 1 if layout in ("1", "P;1") else 2
+    labels = np.random.default_rng(7).integers(0, top + 1, size=(12, 16)).astype(np.uint8)
+    write_index_mask(root / "masks" / "a.png", labels, layout)
+    ds = FolderDataset(root)
+    _, mask = ds.read("images/a.png")
+    assert mask.dtype == torch.uint8 and torch.equal(mask, torch.from_numpy(labels))
+    assert validate(ds, ["train"]) == []
+
+
+@pytest.mark.parametrize("mode, channels", [("LA", 2), ("RGB", 3), ("RGBA", 4)])
+def test_an_index_mask_with_several_channels_is_one_line(tmp_path, mode, channels):
+    root = write_folder(tmp_path, ["a"])
+    labels = np.zeros((12, 16, channels), np.uint8)
+    Image.fromarray(labels, mode=mode).save(root / "masks" / "a.png")
+    problems = validate(FolderDataset(root), ["train"])
+    assert problems == [f"{root / 'masks' / 'a.png'}: mask has {channels} channels; expected a single-channel "
+                        "label PNG (grey or palette) holding class indices"]
+
+
+def test_colour_masks_in_any_png_layout_read_by_their_colours_and_transparency_is_refused(tmp_path):
+    """mask_format: color: a palette PNG of 2 or 4 colours (PIL stores it at 1 or 2 bits), grey, or
+    an opaque RGBA mask read by the colours shown; a transparent pixel's colour is not what the
+    person saw, and 16-bit colours are no palette colour: one line each."""
+    root = write_folder(tmp_path, ["a"], {"mask_format": "color", "void_color": [0, 0, 0], "void_index": 3})
+    path = root / "masks" / "a.png"
+    labels = np.array([[0, 1], [2, 3]], dtype=np.uint8).repeat(6, 0).repeat(8, 1)
+    lut = np.array(PALETTE + [[0, 0, 0]], dtype=np.uint8)
+    ds = FolderDataset(root)
+    for colours in (2, 4):  # 1- and 2-bit palette PNGs
+        shown = np.where(labels < colours, labels, 0).astype(np.uint8)
+        image = Image.fromarray(shown, mode="P")
+        image.putpalette([v for c in [*PALETTE[:colours - 1], [0, 0, 0]][:colours] for v in c])
+        image.save(path)
+        assert path.read_bytes()[24] == colours.bit_length() - 1
+        want = np.where(shown == colours - 1, 3, shown)  # the last palette entry is black: void
+        assert torch.equal(ds.read("images/a.png")[1], torch.from_numpy(want.astype(np.uint8)))
+    opaque = np.dstack([lut[labels], np.full(labels.shape, 255, np.uint8)])
+    Image.fromarray(opaque, mode="RGBA").save(path)
+    assert torch.equal(ds.read("images/a.png")[1], torch.from_numpy(labels))
+    see_through = opaque.copy()
+    see_through[:2, :2, 3] = 0
+    Image.fromarray(see_through, mode="RGBA").save(path)
+    assert validate(ds, ["train"]) == [
+        f"{path}: transparent pixels (4 with alpha < 255), but a colour mask is read by its colours alone; paint "
+        "them with void_color or a class colour and save without transparency"]
+    path.write_bytes(png_bytes(lut[labels].astype(np.uint16) * 257, 16, 2))  # 16-bit RGB
+    assert validate(ds, ["train"]) == [
+        f"{path}: a 16-bit colour mask; save it with 8 bits a channel, painted in the palette's colours"]
+

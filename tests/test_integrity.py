@@ -62,7 +62,7 @@ RAW = {  # params.yaml as a careless or hostile user writes it -> the line the h
     "alias bomb": (lambda t: t + BOMB, "values once its YAML aliases (*name) are expanded, more than 100,000; write "
                                        "the values out instead of aliasing them"),
     "1000 seeds": (_replace("seeds: [0]", f"seeds: [{', '.join(map(str, range(1000)))}]"),
-                   "params.yaml: seeds, methods, rounds: 1000 seeds x 3 methods x 5 rounds make 93,004 stages, more "
+                   "params.yaml: seeds, methods, rounds: 1000 seeds x 3 methods x 5 rounds make 93,005 stages, more "
                    "than limits.stages (1,000); DVC's own time per stage grows with the pipeline's size; run one seed "
                    "per `dvc repro` (python stages/study.py run STUDY --seeds ...), or raise limits.stages"),
     "grid past the images": (_replace("grid: [16, 16]", "grid: [4096, 4096]"),
@@ -97,7 +97,7 @@ def test_crafted_params_stop_the_host_with_one_line_before_dvc(fresh, case):
     original = path.read_text()
     path.write_text(edit(original))
     try:
-        # quickly: without the check, DVC resolves 93,004 stages for minutes, or hashes a bomb
+        # quickly: without the check, DVC resolves 93,005 stages for minutes, or hashes a bomb
         proc = subprocess.Popen([PY, "stages/host.py", DVC, "repro"], cwd=fresh, env=env(), text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         try:
@@ -241,6 +241,7 @@ DATA_CHANGES = {  # every key of `dataset`: how it changes, and whether the embe
     "synthetic.train": ({"synthetic": {"train": 44}}, True),
     "synthetic.val": ({"synthetic": {"val": 10}}, True),
     "synthetic.test": ({"synthetic": {"test": 18}}, True),
+    "synthetic.conditions": ({"synthetic": {"conditions": "long_tail"}}, True),
     "test_split": ({"test_split": "val"}, False),  # CamVid's: the embedded scenes always have a test split
     "val_holdout": ({"val_holdout": 5}, False),  # Cityscapes'
     "kind, path": ({"kind": "folder", "path": None}, True),

@@ -20,7 +20,7 @@ import yaml
 from PIL import Image
 
 from deal.data.synthetic import SYNTHETIC_INFO, write_synthetic
-from pipeline_utils import BIN, copy_repo, edit_params, run, tiny_params
+from pipeline_utils import BIN, REPO, copy_repo, edit_params, run, tiny_params
 
 pytestmark = pytest.mark.slow
 
@@ -193,3 +193,97 @@ def test_without_a_test_split_the_rounds_are_not_scored_and_the_report_says_so(t
     assert evaluation["miou"] is None and evaluation["test_images"] == 0
     analysis = json.loads((root / "metrics" / "eval" / "seed0" / "deal_de" / "r0_difficulty.json").read_text())
     assert analysis["auroc_difficulty_vs_error"] is None
+
+
+# ---------------------------------------------------------------- masks as a person's tools save them
+
+LAYOUT_OF = {"a": "1", "b": "P;1", "c": "L;2", "d": "P;2"}  # the dataset's train masks; e and f: the person's
+
+
+def bit_labels() -> np.ndarray:
+    """Classes 0 and 1 in stripes: what a 1-bit mask can hold."""
+    return ((np.arange(32)[:, None] // 3 + np.arange(32)[None] // 5) % 2).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def masks_project(tmp_path_factory):
+    """A folder dataset whose masks are 1- and 2-bit PNGs, prepared by the real prepare stage
+    (oracle: human: train/e and train/f have no mask, a person draws them)."""
+    from mask_files import write_index_mask
+
+    top = tmp_path_factory.mktemp("bitmasks")
+    data, rng = top / "mine", np.random.default_rng(0)
+    for split, stems in {"train": "abcdef", "test": "t"}.items():
+        for stem in stems:
+            (data / "images" / split).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3)).astype(np.uint8)).save(data / "images" / split / f"{stem}.png")
+    for stem, layout in {**{f"train/{s}": layout for s, layout in LAYOUT_OF.items()}, "test/t": "1"}.items():
+        write_index_mask(data / "masks" / f"{stem}.png", bit_labels(), layout)
+    (data / "dataset.yaml").write_text(yaml.safe_dump({"class_names": ["road", "car", "sky"], "void_index": 255}))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    tiny_params(params, methods=("random",), rounds=2)
+    params["dataset"].update(kind="folder", path=str(data))
+    params.update(oracle="human", export=["label_studio"], budget={"initial": 2, "batch": 2})
+    (top / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    done = run([str(BIN / "python"), str(REPO / "stages" / "prepare.py"), "--out", "data/prepared"], top, check=False)
+    return top, done
+
+
+def label_stage(top: Path, masks: str, out: str, drawn: dict[str, np.ndarray]):
+    """The label stage (its script, as dvc.yaml runs it) on a pool that asks for train/e and train/f,
+    answered by `drawn` (stem -> a function that writes its PNG at the path it is given)."""
+    ids = json.loads((top / "data" / "prepared" / "ids.json").read_text())["train"]
+    asked = ["images/train/e.png", "images/train/f.png"]
+    pool = top / f"{out}.pool.json"
+    pool.write_text(json.dumps({"split": ids, "labeled": ["images/train/a.png", "images/train/b.png", *asked], "added": asked}))
+    for stem, write in drawn.items():
+        (top / masks / "train").mkdir(parents=True, exist_ok=True)
+        write(top / masks / "train" / f"{stem}.png")
+    return run([str(BIN / "python"), str(REPO / "stages" / "label.py"), "--seed", "0", "--method", "random", "--round", "r0",
+                "--next", "r1", "--prepared", "data/prepared", "--pool", str(pool), "--masks", masks,
+                "--out", f"{out}.labels.npy", "--record", f"{out}.labels.json"], top, check=False)
+
+
+def test_prepare_reads_1_and_2_bit_masks_as_their_class_ids(masks_project):
+    """A 1-bit PNG holds 0 and 1; decoded for display (0 and 255) its class 1 would be void (255)."""
+    top, done = masks_project
+    assert done.returncode == 0, done.stderr
+    ids = json.loads((top / "data" / "prepared" / "ids.json").read_text())
+    masks = np.load(top / "data" / "prepared" / "train_masks.npy")
+    for sid, mask in zip(ids["train"], masks):
+        stem = Path(sid).stem
+        want = bit_labels() if stem in LAYOUT_OF else np.full((32, 32), 255, np.uint8)  # e, f: not drawn yet
+        assert np.array_equal(mask, want), (sid, LAYOUT_OF.get(stem), np.unique(mask))
+    assert np.array_equal(np.load(top / "data" / "prepared" / "test_masks.npy")[0], bit_labels())
+
+
+def test_the_label_stage_reads_a_persons_1_bit_masks_as_class_ids(masks_project):
+    from mask_files import write_index_mask
+
+    top, _ = masks_project
+    done = label_stage(top, "labels/bits", "bits", {
+        "e": lambda p: write_index_mask(p, bit_labels(), "1"), "f": lambda p: write_index_mask(p, bit_labels(), "P;1")})
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(np.load(top / "bits.labels.npy"), np.stack([bit_labels(), bit_labels()]))
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_the_label_stage_refuses_a_transparent_colour_mask_with_one_line(masks_project, mode):
+    """A colour mask's transparent pixels: not the colour the person saw; one line, nothing written."""
+    top, _ = masks_project
+    info = json.loads((top / "data" / "prepared" / "info.json").read_text())
+    palette = np.array(info["palette"], np.uint8)
+    rgb = palette[bit_labels()]
+    if mode == "LA":
+        pixels = np.dstack([np.zeros((32, 32), np.uint8), np.where(bit_labels() == 1, 0, 255).astype(np.uint8)])
+    else:
+        pixels = np.dstack([rgb, np.full((32, 32), 255, np.uint8)])
+        pixels[:4, :4, 3] = 0  # an eraser's strokes: transparent, colour kept
+    done = label_stage(top, f"labels/{mode}", mode, {
+        "e": lambda p: Image.fromarray(rgb).save(p), "f": lambda p: Image.fromarray(pixels, mode=mode).save(p)})
+    seen = int((pixels[..., -1] < 255).sum())
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f"error: labels/{mode}/train/f.png: transparent pixels ({seen} with alpha < 255), but a colour mask is read "
+        "by its colours alone; paint them with void_color or a class colour and save without transparency; write "
+        "class ids, or paint with the palette"], done.stderr
+    assert not (top / f"{mode}.labels.npy").exists() and not (top / f"{mode}.labels.json").exists()

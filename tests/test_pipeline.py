@@ -109,19 +109,21 @@ def test_seeds_draw_their_own_pools_and_the_report_pairs_them(project):
         assert b["full_data_miou"] == ""  # the reference was not trained
     paired = _csv(root, "paired.csv")
     assert [(p["method"], p["baseline"], p["measure"]) for p in paired] == [
-        ("deal_de", "random", m) for m in ["auc"] + [f"r{i}" for i in range(ROUNDS)]]
+        ("deal_de", "random", m) for m in ["selected", "auc"] + [f"r{i}" for i in range(ROUNDS)]]
     diffs = [sum(miou[(s, "deal_de", f"r{i}")] - miou[(s, "random", f"r{i}")] for i in range(ROUNDS)) / ROUNDS
              for s in ("0", "1")]
-    auc = paired[0]
+    selected = [miou[(s, "deal_de", "r1")] - miou[(s, "random", "r1")] for s in ("0", "1")]  # the rounds after r0
+    assert float(paired[0]["mean_diff"]) == pytest.approx(sum(selected) / 2, abs=2e-6)
+    auc = paired[1]
     assert float(auc["mean_diff"]) == pytest.approx(sum(diffs) / 2, abs=2e-6)
     assert float(auc["ci_high"]) - float(auc["ci_low"]) == pytest.approx(t * abs(diffs[0] - diffs[1]), abs=5e-5)
     low, high = float(auc["ci_low"]), float(auc["ci_high"])
     assert auc["verdict"] == ("better" if low > 0 else "worse" if high < 0 else "no difference measured")
     summary = json.loads((root / "metrics" / "summary.json").read_text())
     # in %, as report.md shows it
-    assert summary["seeds"] == 2 and summary["deal_de"]["vs_random"] == pytest.approx(50 * sum(diffs), abs=2e-4)
+    assert summary["seeds"] == 2 and summary["deal_de"]["vs_random"] == pytest.approx(50 * sum(selected), abs=2e-4)
     assert (summary["deal_de"]["vs_random_low"], summary["deal_de"]["vs_random_high"]) == \
-        pytest.approx((100 * low, 100 * high), abs=5e-4)
+        pytest.approx((100 * float(paired[0]["ci_low"]), 100 * float(paired[0]["ci_high"])), abs=5e-4)
     report = (root / "metrics" / "report.md").read_text()
     assert "Paired by seed against random" in report and "deal_de vs random" in report
 

@@ -57,7 +57,7 @@ def test_summary_is_the_mean_and_t_interval_per_method_and_round():
 
 def test_paired_differences_by_seed_against_the_baseline():
     table = {(p["method"], p["measure"]): p for p in paired(rows_from_csv(CSV), "random", ["r0", "r1"])}
-    assert list(table) == [(m, x) for m in ("entropy", "deal_de") for x in ("auc", "r0", "r1")]
+    assert list(table) == [(m, x) for m in ("entropy", "deal_de") for x in ("selected", "auc", "r0", "r1")]
     # entropy - random at r0, seed by seed: 0.05, 0.06, 0.04: mean 0.05, s 0.01, interval above 0
     e = table[("entropy", "r0")]
     assert (e["n"], e["baseline"], e["percent_labeled"], e["seeds"]) == (3, "random", 10.0, [0, 1, 2])
@@ -76,6 +76,23 @@ def test_paired_differences_by_seed_against_the_baseline():
     assert a["ci_low"] == pytest.approx(0.07 / 3 - (4 / 3 * 1e-4) ** 0.5 * HALF)
     assert a["ci_low"] == pytest.approx(-0.005352, abs=1e-6) and a["verdict"] == NO_DIFFERENCE
     assert describe(a) == "+2.33 (95 % CI -0.54 to +5.20, 3 seeds): no difference measured"
+    # the headline: the mean over the rounds after the first (here r1 alone), paired by seed
+    s = table[("deal_de", "selected")]
+    assert s["percent_labeled"] is None and s["seeds"] == [0, 1, 2]
+    assert (s["mean_diff"], s["std"], s["ci_low"]) == pytest.approx((d["mean_diff"], d["std"], d["ci_low"]))
+
+
+def test_the_headline_measure_leaves_round_0_out():
+    """Three rounds: "selected" is the mean over r1 and r2 of each seed's difference, whatever r0 says."""
+    rows = [{"seed": s, "method": m, "round": r, "labeled": 10, "percent_labeled": 10.0, "miou": v}
+            for s, values in ((0, {"random": (0.1, 0.2, 0.3), "deal_ds": (0.9, 0.25, 0.33)}),
+                              (1, {"random": (0.1, 0.2, 0.3), "deal_ds": (-0.5, 0.23, 0.31)}))
+            for m, curve in values.items() for r, v in zip(("r0", "r1", "r2"), curve)]
+    table = {p["measure"]: p for p in paired(rows, "random", ["r0", "r1", "r2"])}
+    # per seed: ((0.25 - 0.2) + (0.33 - 0.3)) / 2 = 0.04 and ((0.23 - 0.2) + (0.31 - 0.3)) / 2 = 0.02
+    assert table["selected"]["mean_diff"] == pytest.approx(0.03) and table["selected"]["std"] == pytest.approx(0.02 ** 0.5 / 10)
+    # the area under the whole curve carries round 0's +0.8 and -0.6
+    assert table["auc"]["mean_diff"] == pytest.approx((0.04 * 2 + 0.8 + 0.02 * 2 - 0.6) / 6)
 
 
 def test_verdicts_follow_the_interval_and_one_seed_gives_none():
@@ -97,30 +114,6 @@ def test_a_seed_missing_a_round_or_the_baseline_is_left_out_of_the_pairs():
     rows = [r for r in rows if not (r["seed"] == 1 and r["method"] == "random")]
     table = {(p["method"], p["measure"]): p for p in paired(rows, "random", ["r0", "r1"])}
     assert table[("deal_de", "auc")]["seeds"] == [0] and table[("entropy", "auc")]["seeds"] == [0, 2]
-
-
-REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
-# the repository's method summary, and the shared source it was written from (beside the checkout, when present)
-METHOD_FILES = [REPO_ROOT / "docs" / "method.md", REPO_ROOT.parent / "shared" / "docs" / "METHOD.md"]
-
-
-@pytest.mark.parametrize("METHOD_MD", METHOD_FILES, ids=["docs/method.md", "shared METHOD.md"])
-def test_the_published_curves_are_method_md_s_table(METHOD_MD):
-    if not METHOD_MD.is_file():
-        pytest.skip(f"{METHOD_MD} is not present")
-    from deal.published import PUBLISHED
-
-    names = {"DEAL (DE)": "deal_de", "DEAL (DS)": "deal_ds", "Random": "random"}
-    table = {}
-    for line in METHOD_MD.read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells and cells[0] in names and len(cells) == 8:
-            table[names[cells[0]]] = [(p, float(v)) for p, v in zip(range(10, 45, 5), cells[1:])]
-    assert table and PUBLISHED["camvid"]["curves"] == table
-    assert "full supervision about 64.8" in METHOD_MD.read_text().lower() and PUBLISHED["camvid"]["full"] == 64.8
-    text = METHOD_MD.read_text()
-    assert "DEAL (DS) 50.7 -> 62.0, Random 50.2 -> 59.8, full about 66.0" in text.replace("\n", " ")
-    assert PUBLISHED["cityscapes"]["curves"] == {"deal_ds": [(10, 50.7), (40, 62.0)], "random": [(10, 50.2), (40, 59.8)]}
 
 
 def test_the_figure_draws_bands_and_the_published_curves(tmp_path):

@@ -144,32 +144,111 @@ def read_image_file(path: Path, name: str | None = None) -> "torch.Tensor":
     return img
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_layout(data: bytes) -> tuple[int, int, bool] | None:
+    """``(bit depth, colour type, has a tRNS chunk)`` from a PNG's header chunks, or None
+    when ``data`` is no PNG (the decoder then says why)."""
+    if len(data) < 33 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return None
+    depth, colour_type = data[24], data[25]
+    position, transparency = 8, False
+    while position + 8 <= len(data):  # tRNS, if any, comes before the first IDAT
+        kind = data[position + 4:position + 8]
+        if kind in (b"IDAT", b"IEND"):
+            break
+        transparency |= kind == b"tRNS"
+        position += 12 + int.from_bytes(data[position:position + 4], "big")
+    return depth, colour_type, transparency
+
+
 def read_label_file(path: Path, name: str | None = None, color: bool = False) -> np.ndarray:
     """Decode a label PNG to its raw values.
 
-    ``color=False``: single-channel (8/16-bit grey or palette PNG, whose
-    *indices* are the labels) -> ``H x W`` integer array. ``color=True``:
-    ``H x W x 3`` uint8 RGB (colour-coded masks). Raises DatasetError naming
-    the file.
+    ``color=False``: single-channel (grey of 1, 2, 4, 8 or 16 bits, or a palette
+    PNG, whose *indices* are the labels) -> ``H x W`` integer array of the stored
+    samples: a 1-bit mask holds 0 and 1, not the 0 and 255 a viewer shows.
+    ``color=True``: ``H x W x 3`` uint8 RGB (colour-coded masks, 8 bits a channel);
+    an alpha channel must be opaque everywhere (a colour is a class only where it
+    is seen). Raises DatasetError naming the file.
     """
-    from torchvision.io import ImageReadMode, decode_png, read_file
-
     name = name or str(path)
     if not Path(path).is_file():
         raise DatasetError(f"{name}: missing mask file")
     try:
-        with _quiet():
-            t = decode_png(read_file(str(path)), ImageReadMode.RGB if color else ImageReadMode.UNCHANGED)
-    except Exception as e:
-        raise DatasetError(f"{name}: unreadable or truncated mask ({_short(e)})") from None
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise DatasetError(f"{name}: unreadable mask ({_short(e)})") from None
+    layout = png_layout(data)
+    if layout is None:
+        raise DatasetError(f"{name}: unreadable or truncated mask (no PNG header); save masks as PNG")
+    depth, colour_type, transparency = layout
     if color:
-        return t.permute(1, 2, 0).numpy()
+        if depth == 16:
+            raise DatasetError(f"{name}: a 16-bit colour mask; save it with 8 bits a channel, painted in the "
+                               "palette's colours")
+        if colour_type in (4, 6) or transparency:
+            rgba = _pil_decode(path, name, "RGBA")
+            seen_through = int((rgba[..., 3] < 255).sum())
+            if seen_through:
+                raise DatasetError(
+                    f"{name}: transparent pixels ({seen_through} with alpha < 255), but a colour mask is read by "
+                    "its colours alone; paint them with void_color or a class colour and save without transparency")
+            return np.ascontiguousarray(rgba[..., :3])
+        if colour_type == 2:  # 8-bit RGB: libpng (torchvision), the fast path
+            return _tv_decode(data, name, color=True).permute(1, 2, 0).numpy()
+        return _pil_decode(path, name, "RGB")  # grey or palette: their colours
+    if colour_type in (0, 3) and depth < 8:
+        # torchvision scales sub-byte grey to 0..255 and unpacks sub-byte palette indices wrongly
+        return _pil_samples(path, name, depth)
+    t = _tv_decode(data, name, color=False)
     if t.shape[0] != 1:
         raise DatasetError(
             f"{name}: mask has {t.shape[0]} channels; expected a single-channel label PNG "
             "(grey or palette) holding class indices"
         )
     return t[0].numpy()
+
+
+def _tv_decode(data: bytes, name: str, color: bool) -> "torch.Tensor":
+    import torch
+    from torchvision.io import ImageReadMode, decode_png
+
+    try:
+        with _quiet():
+            return decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8),
+                              ImageReadMode.RGB if color else ImageReadMode.UNCHANGED)
+    except Exception as e:
+        raise DatasetError(f"{name}: unreadable or truncated mask ({_short(e)})") from None
+
+
+def _pil_decode(path: Path, name: str, mode: str) -> np.ndarray:
+    """The mask as PIL converts it to ``mode`` (its colours)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.array(im.convert(mode))
+    except Exception as e:  # PIL raises several kinds for a truncated or corrupt file
+        raise DatasetError(f"{name}: unreadable or truncated mask ({_short(e)})") from None
+
+
+def _pil_samples(path: Path, name: str, depth: int) -> np.ndarray:
+    """The stored samples of a 1-, 2- or 4-bit grey or palette PNG: PIL reads palette indices
+    and 1-bit grey as they are, and 2- and 4-bit grey scaled to 0..255 (x 85, x 17), undone here."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            values = np.array(im)
+    except Exception as e:
+        raise DatasetError(f"{name}: unreadable or truncated mask ({_short(e)})") from None
+    values = values.astype(np.uint8)
+    if mode == "L":
+        values //= 255 // ((1 << depth) - 1)
+    return values
 
 
 @contextmanager

@@ -22,10 +22,13 @@ root/
       # pool: "*"                    # every stem not in another split (at most one "*")
     split_seed: 0
 
-``mask_format: index``: masks are single-channel PNGs (8/16-bit grey, or palette
-PNGs whose indices are read) holding class indices ``0..C-1`` and
-``void_index``. ``mask_format: color``: masks are RGB PNGs painted with the
-palette colours; ``void_color`` is void, any other colour is an error.
+``mask_format: index``: masks are single-channel PNGs (1- to 16-bit grey, or
+palette PNGs whose indices are read) holding class indices ``0..C-1`` and
+``void_index``; the stored samples are read, so a 1-bit mask holds classes 0
+and 1. ``mask_format: color``: masks are RGB PNGs (or grey, palette, or
+opaque RGBA, read by the colours they show; 8 bits a channel) painted with the
+palette colours; ``void_color`` is void, any other colour, a transparent
+pixel or a 16-bit colour is an error.
 
 Without ``splits``: if ``images/`` holds subfolders, each subfolder is a split
 (``images/train/x.png`` <-> ``masks/train/x.png``); otherwise the images are

@@ -21,20 +21,31 @@ Run ``python -m deal.data.synthetic --figure docs/samples.png`` for a figure,
 Modules: ``canvas`` (class indices, noise, the paint buffers and the camera),
 ``objects`` (the object painters), ``scene`` (``generate_scene``: the static
 world and the finish), ``writer`` (PNG encoding, ``write_synthetic``,
-``SyntheticStreets``), ``cli`` (figure, class shares, bench, the command line).
+``SyntheticStreets``), ``cli`` (figure, class shares, bench, the command line),
+``conditions`` (the long-tailed per-scene conditions: lighting, weather,
+scene type, camera, and each scene type's layout) and ``look`` (what
+lighting and weather do to a scene).
+
+``generate_scene(..., conditions="long_tail")`` draws each scene's
+conditions from long-tailed tables (``draw_conditions``); the default
+``"none"`` gives the scenes as they were before conditions existed.
 """
 
 from __future__ import annotations
 
 from .canvas import BICYCLIST, BUILDING, CAR, FENCE, PAVEMENT, PEDESTRIAN, POLE, ROAD, SIGN, SKY, TREE, VOID
-from .cli import bench, class_shares, main, save_figure
+from .cli import bench, class_shares, covering_indices, main, save_figure
+from .conditions import (CAMERA_RANGES, CAMERAS, CONDITION_SETS, LAYOUTS, LIGHTING, SCENE_TYPES, TABLES, WEATHER,
+                         Conditions, draw_conditions)
 from .objects import P_BICYCLIST
 from .scene import DEFAULT_SIZE, SPLIT_OFFSETS, SYNTHETIC_INFO, generate_scene
-from .writer import SyntheticStreets, encode_png, write_synthetic
+from .writer import CONDITION_COLUMNS, SyntheticStreets, encode_png, read_conditions, write_synthetic
 
 __all__ = [
     "SKY", "BUILDING", "POLE", "ROAD", "PAVEMENT", "TREE", "SIGN", "FENCE", "CAR", "PEDESTRIAN", "BICYCLIST", "VOID",
     "SYNTHETIC_INFO", "SPLIT_OFFSETS", "P_BICYCLIST", "DEFAULT_SIZE",
-    "generate_scene", "encode_png", "write_synthetic", "SyntheticStreets",
-    "class_shares", "save_figure", "bench", "main",
+    "generate_scene", "encode_png", "write_synthetic", "SyntheticStreets", "read_conditions", "CONDITION_COLUMNS",
+    "CONDITION_SETS", "Conditions", "draw_conditions", "TABLES", "LIGHTING", "WEATHER", "SCENE_TYPES", "CAMERAS",
+    "CAMERA_RANGES", "LAYOUTS",
+    "class_shares", "covering_indices", "save_figure", "bench", "main",
 ]

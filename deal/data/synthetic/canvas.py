@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .conditions import DEFAULT_LAYOUT, LAYOUTS
+
 SKY, BUILDING, POLE, ROAD, PAVEMENT, TREE, SIGN, FENCE, CAR, PEDESTRIAN, BICYCLIST, VOID = range(12)
 
 
@@ -44,7 +46,7 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.n
 class _Canvas:
     """Label, colour and depth buffers with vectorised shape painting in bounding boxes."""
 
-    def __init__(self, h: int, w: int, rng: np.random.Generator):
+    def __init__(self, h: int, w: int, rng: np.random.Generator, look=None):
         self.h, self.w = h, w
         self.label = np.full((h, w), SKY, dtype=np.uint8)
         self.img = np.zeros((h, w, 3), dtype=np.float32)
@@ -54,6 +56,14 @@ class _Canvas:
         self.med = _smooth_noise(rng, h, w, max(2.0, w / 24))
         self.coarse = _smooth_noise(rng, h, w, max(4.0, w / 6))
         self.tree_base = None
+        # with conditions (a ``look``): how much of each pixel's colour is its
+        # own light (lit windows, lamps), which the scene's illumination leaves
+        # as it is; the street lamps (world positions) and the glows (image
+        # positions) that light the scene at dusk and night
+        self.look = look
+        self.emit = None if look is None else np.zeros((h, w), dtype=np.float32)
+        self.lamps: list = []
+        self.glows: list = []
 
     def window(self, x0, y0, x1, y1):
         """Integer pixel box holding pixel centres in [x0, x1) x [y0, y1), or None."""
@@ -142,11 +152,13 @@ class _Canvas:
 
     # -- painting
 
-    def paint(self, shape, cls, colour, depth, grain=6.0, shade=None, where=None):
+    def paint(self, shape, cls, colour, depth, grain=6.0, shade=None, where=None, emit=0.0):
         """Paint ``shape`` with class ``cls`` and ``colour`` (3-vector) plus grain.
 
         ``cls=None`` changes colours only (shadows, markings). ``where``:
         optional predicate on the existing labels (e.g. only on ground).
+        ``emit``: the share of the colour that is the surface's own light
+        (with conditions only).
         """
         if shape is None:
             return
@@ -160,6 +172,8 @@ class _Canvas:
             if cls is not None:
                 self.label[r0:r1, c0:c1] = cls
                 self.depth[r0:r1, c0:c1] = depth
+                if self.emit is not None:
+                    self.emit[r0:r1, c0:c1] = emit
             return
         if m is None:
             m = np.ones((r1 - r0, c1 - c0), dtype=bool)
@@ -172,6 +186,8 @@ class _Canvas:
         if cls is not None:
             self.label[r0:r1, c0:c1][m] = cls
             self.depth[r0:r1, c0:c1][m] = depth
+            if self.emit is not None:
+                self.emit[r0:r1, c0:c1][m] = emit
 
     def darken(self, shape, factor, where):
         if shape is None:
@@ -187,19 +203,31 @@ def _pick(rng, table):
 
 
 class _Street:
-    """Camera and street layout in metres; projection to pixels."""
+    """Camera and street layout in metres; projection to pixels.
 
-    def __init__(self, rng, h, w):
+    ``cond`` (conditions, or None) sets the camera and the scene type's
+    ``layout``; without, the layout's defaults draw the same numbers as
+    before conditions existed."""
+
+    def __init__(self, rng, h, w, cond=None):
         self.h, self.w = h, w
+        self.layout = lay = DEFAULT_LAYOUT if cond is None else LAYOUTS[cond.scene]
         self.f = min(w, h) * rng.uniform(0.8, 1.05)  # the same vertical view at any aspect ratio
         self.yh = h * rng.uniform(0.43, 0.55)
         self.xv = w * (0.5 + rng.uniform(-0.1, 0.1))
         self.cam = rng.uniform(1.3, 1.7)
-        self.road_l = -rng.uniform(1.8, 5.0)
-        self.road_r = rng.uniform(1.8, 5.0)
-        self.pave_l = self.road_l - rng.uniform(2.0, 5.5)
-        self.pave_r = self.road_r + rng.uniform(2.0, 5.5)
-        self.z_end = rng.uniform(60.0, 220.0)
+        self.road_l = -rng.uniform(*lay.road_half)
+        self.road_r = rng.uniform(*lay.road_half)
+        self.pave_l = self.road_l - rng.uniform(*lay.pave_width)
+        self.pave_r = self.road_r + rng.uniform(*lay.pave_width)
+        self.z_end = rng.uniform(*lay.z_end)
+        self.face_l, self.face_r = self.pave_l, self.pave_r  # where the facades stand
+        if cond is not None:
+            self.f = min(w, h) * cond.focal
+            self.yh = h * cond.horizon
+            self.cam = cond.cam_height
+            self.face_l = self.pave_l - rng.uniform(*lay.setback)
+            self.face_r = self.pave_r + rng.uniform(*lay.setback)
         # depth of the ground at the bottom row
         self.z_bottom = self.f * self.cam / max(h - self.yh, 1.0)
 

@@ -13,6 +13,8 @@ import numpy as np
 from ..base import DatasetInfo
 from ..camvid import CAMVID_CLASSES, CAMVID_PALETTE
 from .canvas import BUILDING, PAVEMENT, ROAD, SKY, TREE, VOID, _Canvas, _grid, _Street
+from .conditions import Conditions, draw_conditions
+from .look import _Look, _finish_look
 from .objects import _leaf_colour, _objects, _tree_base
 
 SYNTHETIC_INFO = DatasetInfo(
@@ -44,6 +46,26 @@ _FACADE_COLOURS = np.array(
     dtype=np.float32,
 )
 
+# sheds: corrugated metal and concrete
+_INDUSTRIAL_COLOURS = np.array(
+    [[185, 185, 180], [130, 128, 125], [150, 160, 170], [90, 110, 130], [170, 150, 120], [110, 115, 110]],
+    dtype=np.float32,
+)
+# houses: render, brick, timber
+_VILLAGE_COLOURS = np.array(
+    [[225, 222, 215], [215, 205, 185], [150, 75, 55], [190, 160, 120], [120, 90, 65], [200, 190, 170]],
+    dtype=np.float32,
+)
+_PALETTES = {"town": _FACADE_COLOURS, "industrial": _INDUSTRIAL_COLOURS, "village": _VILLAGE_COLOURS}
+_LIT_WINDOW = np.array([255, 205, 135], dtype=np.float32)
+
+
+def _cell_hash(a, b, c, salt):
+    """A uniform number in [0, 1) per integer cell (a, b, c): which windows are lit."""
+    h = (a.astype(np.int64) * 73856093) ^ (b.astype(np.int64) * 19349663) ^ (c.astype(np.int64) * 83492791) ^ salt
+    h = (h ^ (h >> 13)) * 1274126177
+    return ((h ^ (h >> 16)) & 0xFFFF) / 65536.0
+
 
 def _segments(rng, start, stop, length, height, gap_p, gap_len):
     """Consecutive segments along one axis, drawn in one go: boundaries
@@ -68,22 +90,35 @@ def _lookup(edges, values, q):
     return values[i], i
 
 
-def generate_scene(seed: int, index: int, height: int = DEFAULT_SIZE[0], width: int = DEFAULT_SIZE[1]):
+def generate_scene(seed: int, index: int, height: int = DEFAULT_SIZE[0], width: int = DEFAULT_SIZE[1],
+                   conditions: str | Conditions = "none"):
     """One street scene: ``(image HxWx3 uint8, mask HxW uint8)``, the same for the
-    same ``(seed, index, height, width)``."""
+    same ``(seed, index, height, width, conditions)``.
+
+    ``conditions``: ``"none"`` (the scenes as before conditions existed),
+    ``"long_tail"`` (the scene's own draw, ``draw_conditions(seed, index)``)
+    or a ``Conditions`` to force."""
+    img, cv = _render(seed, index, height, width, conditions)
+    return img, cv.label
+
+
+def _render(seed, index, height, width, conditions):
+    """``generate_scene``'s work: the image and the canvas (labels, depth in metres)."""
     if seed < 0 or index < 0:
         raise ValueError(f"seed and index must be >= 0, got {seed}, {index}")
     if height < 16 or width < 16:
         raise ValueError(f"scenes need at least 16x16 pixels, got {height}x{width}")
+    cond = conditions if isinstance(conditions, Conditions) else draw_conditions(seed, index, conditions)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
     H, W = int(height), int(width)
-    st = _Street(rng, H, W)
-    cv = _Canvas(H, W, rng)
+    st = _Street(rng, H, W, cond)
+    look = None if cond is None else _Look(np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 2])), cond)
+    cv = _Canvas(H, W, rng, look)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         light = _background(rng, st, cv)
     _objects(rng, st, cv, light)
-    img = _finish(rng, st, cv, light)
-    return img, cv.label
+    img = _finish(rng, st, cv, light) if look is None else _finish_look(rng, st, cv, look)
+    return img, cv
 
 
 def _background(rng, st: _Street, cv: _Canvas) -> dict:
@@ -95,23 +130,27 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
     dx = (xs - st.xv) / st.f  # (W,) ray slope sideways
     dy = (ys - st.yh) / st.f  # (H,) ray slope downwards
     INF = np.float32(np.inf)
+    lay, look = st.layout, cv.look
+    palette = _PALETTES[lay.palette]
 
     overcast = rng.random() < 0.35
     sun_side = -1 if rng.random() < 0.5 else 1  # the side whose facades cast shadows
     shadow_k = 0.0 if overcast else rng.uniform(0.2, 1.0)
+    if look is not None:  # shadow_k: the facades' shadows across the street per metre of height
+        overcast, shadow_k = not look.sun, look.shadow_lat
 
     # --- facades (or tree lines) on each side, segmented along depth
     sides = {}
-    for s, X in ((-1, st.pave_l), (1, st.pave_r)):
-        trees = rng.random() < 0.15
+    for s, X in ((-1, st.face_l), (1, st.face_r)):
+        trees = rng.random() < lay.side_tree_p
         if trees:
             edges, hts = _segments(rng, 0.0, st.z_end, (4, 10), (4, 10), 0.05, (2, 4))
         else:
-            edges, hts = _segments(rng, rng.uniform(-3, 3), st.z_end, (6, 22), (4, 17), 0.12, (3, 8))
+            edges, hts = _segments(rng, rng.uniform(-3, 3), st.z_end, lay.facade_len, lay.facade_h, lay.gap_p, lay.gap_len)
         n = len(hts)
         sides[s] = dict(X=X, trees=trees, edges=edges, hts=hts,
-                        colour=_FACADE_COLOURS[rng.integers(len(_FACADE_COLOURS), size=n)] * rng.uniform(0.85, 1.15, (n, 3)).astype(np.float32),
-                        win=rng.random(n) < 0.85, pz=rng.uniform(2.0, 4.0, n).astype(np.float32),
+                        colour=palette[rng.integers(len(palette), size=n)] * rng.uniform(0.85, 1.15, (n, 3)).astype(np.float32),
+                        win=rng.random(n) < lay.window_p, pz=rng.uniform(2.0, 4.0, n).astype(np.float32),
                         floor=rng.uniform(2.8, 3.6, n).astype(np.float32),
                         wfrac=rng.uniform(0.35, 0.65, n).astype(np.float32),
                         hfrac=rng.uniform(0.35, 0.6, n).astype(np.float32),
@@ -121,9 +160,9 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
     end_edges, end_hts = _segments(rng, -300.0, 300.0, (6, 20), (6, 30), 0.0, (1, 2))
     ne = len(end_hts)
     end_kind = rng.random(ne)
-    end_tree = end_kind < 0.25
-    end_void = end_kind > 0.88  # construction, hoardings: void
-    end_colour = _FACADE_COLOURS[rng.integers(len(_FACADE_COLOURS), size=ne)] * rng.uniform(0.85, 1.15, (ne, 3)).astype(np.float32)
+    end_tree = end_kind < lay.end_tree_p
+    end_void = end_kind > 1 - lay.end_void_p  # construction, hoardings: void
+    end_colour = palette[rng.integers(len(palette), size=ne)] * rng.uniform(0.85, 1.15, (ne, 3)).astype(np.float32)
 
     # --- first surface along each ray: 0 sky, 1 ground, 2 left, 3 right facade, 4 far end
     zg_row = np.full(H, INF, dtype=np.float32)
@@ -168,7 +207,10 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
 
     # --- sky: a vertical gradient, clouds
     idx = np.flatnonzero(kind_f == 0)
-    if overcast:
+    if look is not None:  # the sky is light, not lit: the illumination leaves it
+        top, bottom, cloud = look.sky_top, look.sky_bottom, look.cloud
+        cv.emit.reshape(-1)[idx] = 1.0
+    elif overcast:
         top = rng.uniform(150, 200) * np.array([1, 1.01, 1.05], dtype=np.float32)
         bottom = rng.uniform(195, 230) * np.array([1, 1, 1.02], dtype=np.float32)
         cloud = 6.0
@@ -195,14 +237,27 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
     half = np.maximum(0.08, 0.45 * pr)
     lane_x = rng.uniform(st.road_l + 1.5, st.road_r - 1.5) if st.road_r - st.road_l > 3.5 else 0.5 * (st.road_l + st.road_r)
     period, dash = rng.uniform(6, 12), rng.uniform(2, 4)
-    mark = (np.abs(Xr - lane_x) < half) & (np.mod(zr, period) < dash)
-    if rng.random() < 0.5:
+    if lay.lane_width > 0:  # a line between each pair of lanes
+        lw_ = lay.lane_width
+        mark = (np.abs(np.mod(Xr - lane_x + lw_ / 2, lw_) - lw_ / 2) < half) & (np.mod(zr, period) < dash)
+    else:
+        mark = (np.abs(Xr - lane_x) < half) & (np.mod(zr, period) < dash)
+    if lay.lane_p < 1.0 and rng.random() >= lay.lane_p:
+        mark[:] = False
+    if rng.random() < lay.edge_line_p:
         e = rng.uniform(0.2, 0.5)
         mark |= (np.abs(Xr - (st.road_l + e)) < half) | (np.abs(Xr - (st.road_r - e)) < half)
-    if rng.random() < 0.15:  # zebra crossing
+    if rng.random() < lay.zebra_p:  # zebra crossing
         z0 = rng.uniform(st.z_bottom, st.z_bottom + 15)
         mark |= (zr > z0) & (zr < z0 + 3.5) & (np.mod(Xr, 1.0) < 0.5)
     col[mark] = rng.uniform(170, 230) + 4 * fine[ri[mark]][:, None]
+    if look is not None and look.snow:  # packed snow, slush in the wheel tracks
+        track = np.abs(np.abs(np.mod(Xr - lane_x, 3.5) - 1.75) - 0.8) < 0.15 + 0.4 * pr
+        slush = 0.5 * asphalt + look.rng.uniform(50, 90) * np.array([1.0, 0.97, 0.92], dtype=np.float32)
+        col = np.where(track[:, None], slush + (8 * fine[ri] + 12 * med[ri])[:, None],
+                       look.rng.uniform(195, 225) * np.array([1.0, 0.99, 0.97], dtype=np.float32) + (4 * fine[ri] + 9 * med[ri])[:, None])
+    elif look is not None and look.wet > 0:  # wet asphalt is darker, the paint less so
+        col *= np.where(mark, 1 - 0.3 * look.wet, 1 - 0.7 * look.wet).astype(np.float32)[:, None]
     img[ri] = col
 
     pi, Xp, zp, pp = idx[~on_road], X[~on_road], z[~on_road], px_m[~on_road]
@@ -213,6 +268,24 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
     col = pave + (4 * fine[pi] + 6 * med[pi] - 22 * joints)[:, None]
     kerb = np.minimum(np.abs(Xp - st.road_l), np.abs(Xp - st.road_r)) < np.maximum(0.25, 0.6 * pp)
     col[kerb] = pave * rng.uniform(1.05, 1.25) + 3 * fine[pi[kerb]][:, None]
+    if look is not None:
+        if look.snow:  # fresh snow, heaped along the kerb
+            col = look.rng.uniform(225, 245) * np.array([0.98, 0.99, 1.0], dtype=np.float32) + (2 * fine[pi] + 3 * med[pi])[:, None]
+            col[kerb] = col[kerb] * 0.9
+        elif look.wet > 0:
+            col *= np.float32(1 - 0.4 * look.wet)
+        verge = (Xp < st.pave_l) | (Xp > st.pave_r)  # beyond the pavement, before set-back facades
+        if lay.verge != "pavement" and verge.any():
+            vi = pi[verge]
+            lab[vi] = TREE if lay.verge == "grass" else VOID
+            if lay.verge == "grass":
+                c = np.array([rng.uniform(60, 110), rng.uniform(95, 140), rng.uniform(35, 65)], dtype=np.float32)
+                vcol = c * (1 + 0.004 * (14 * fine[vi] + 18 * med[vi]))[:, None] + (10 * fine[vi] + 12 * med[vi])[:, None] * np.array([0.5, 0.8, 0.3], np.float32)
+            else:  # gravel, dirt
+                vcol = rng.uniform(100, 150) * np.array([1.0, 0.95, 0.85], dtype=np.float32) + (12 * fine[vi] + 10 * med[vi])[:, None]
+            if look.snow:
+                vcol = look.snow_cover(vcol, 0.5 * fine[vi] + 0.5 * med[vi], 0.8)
+            col[verge] = vcol
     img[pi] = col
 
     if shadow_k > 0:  # shadows of the sun-side facades on the ground
@@ -222,7 +295,8 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
             hz = hz * 0.6
         lateral = (X - side["X"]) * -sun_side  # distance from the facade towards the street
         sh = idx[(lateral >= 0) & (lateral < shadow_k * hz)]
-        img[sh] *= rng.uniform(0.45, 0.65) * np.array([0.95, 0.98, 1.08], dtype=np.float32)
+        dark = rng.uniform(0.45, 0.65) if look is None else look.shadow_dark
+        img[sh] *= dark * np.array([0.95, 0.98, 1.08], dtype=np.float32)
 
     # --- facades: per-building colour, windows on a perspective grid, sun or shade
     for code, s in ((2, -1), (3, 1)):
@@ -234,9 +308,13 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
         r, c = np.divmod(idx, W)
         sun = s != sun_side and not overcast
         gain = rng.uniform(1.0, 1.2) if sun else rng.uniform(0.6, 0.85)
+        if look is not None:
+            gain = look.sun_gain[0] if sun else (look.sun_gain[1] if look.sun else 1.0)
         if side["trees"]:
             lab[idx] = TREE
             img[idx] = _leaf_colour(_tree_base(rng), fine[idx], med[idx]) * gain
+            if look is not None and look.snow:
+                img[idx] = look.snow_cover(img[idx], med[idx] + 0.5 * fine[idx], 0.45)
             continue
         lab[idx] = BUILDING
         zf, seg = zcol[c], scol[c]
@@ -249,6 +327,16 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
         wi = np.flatnonzero(win)
         col[wi] = side["glass"][seg[wi]][:, None] * np.array([0.9, 0.95, 1.1], dtype=np.float32) + (25 * (1 - v[wi]))[:, None]
         img[idx] = col + (5 * fine[idx] + 6 * med[idx])[:, None]
+        if look is not None:
+            if look.snow:  # snow on the roof's edge
+                roof = Y > side["hts"][seg] - 0.6
+                img[idx[roof]] = look.snow_cover(img[idx[roof]], fine[idx[roof]], 0.9)
+            if look.windows_lit > 0 and wi.size:
+                cell_u = np.floor((zf[wi] - side["edges"][seg[wi]]) / pz[wi])
+                lit = _cell_hash(seg[wi], cell_u, np.floor(Y[wi] / fl[wi]), s * 7919 + code) < look.windows_lit
+                li = idx[wi[lit]]
+                img[li] = _LIT_WINDOW * look.rng.uniform(0.7, 1.0) + (12 * med[li])[:, None]
+                cv.emit.reshape(-1)[li] = 1.0
 
     # --- far end
     idx = np.flatnonzero(kind_f == 4)
@@ -263,6 +351,15 @@ def _background(rng, st: _Street, cv: _Canvas) -> dict:
         col[win] = 55.0 + 5 * fine[idx[win]][:, None]
         if tr.any():
             col[tr] = _leaf_colour(_tree_base(rng), fine[idx[tr]], med[idx[tr]])
+        if look is not None:
+            if look.snow:
+                cover = np.where(tr, 0.4, np.where(Ye > h_end[c] - 1.0, 0.95, 0.0))
+                col = look.snow_cover(col, np.where(tr, med[idx], fine[idx]), cover)
+            if look.windows_lit > 0 and win.any():
+                wi = np.flatnonzero(win)
+                lit = _cell_hash(seg[wi], np.floor(Xe[wi] / 3.0), np.floor(Ye[wi] / 3.2), 104729) < look.windows_lit
+                col[wi[lit]] = _LIT_WINDOW * look.rng.uniform(0.6, 0.9)
+                cv.emit.reshape(-1)[idx[wi[lit]]] = 1.0
         img[idx] = col
 
     z_best[kind == 0] = 0.0  # no haze on the sky itself

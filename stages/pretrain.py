@@ -1,0 +1,108 @@
+"""pretrain: the starting weights of every training of the run, learned once per dataset.
+
+    python stages/pretrain.py --images data/prepared/train_images.npy --info data/prepared/info.json --out runs/pretrain
+
+pretrain.method (deal.pretrain):
+- none: the trainings start from their seeded initialisation (and model.pretrained's
+  ImageNet encoder, when set); OUT/pretrain.json says so.
+- colorization: self-supervised on the train split's images (the file --images: the
+  masks are not among this stage's inputs): the segmentation network learns to colour
+  grey images, pretrain.steps SGD steps with the train recipe's augmentation.
+- scenes: supervised on pretrain.scenes generated street scenes at the dataset's size
+  (a real dataset with CamVid's 11 classes).
+OUT/model.pt holds the network; every train stage (train_initial, train, reference)
+loads each tensor whose name and shape fit (deal.pretrain.transfer). A team computes
+it once: it is a DVC output like any other (dvc push / pull). An interrupted run
+resumes from its last-epoch checkpoint in runs/.resume/.
+"""
+
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from host import delegate  # noqa: E402
+
+delegate(__file__)
+
+from common import (  # noqa: E402
+    Resume, atomic_dir, fail, load_params, read_json, read_npy, run_key, runtime, save_state, set_threads, stage_params, stage_parser,
+    train_config, write_json,
+)
+
+MODEL, RECORD = "model.pt", "pretrain.json"
+
+
+def main() -> None:
+    parser = stage_parser(__doc__, per_round=False, with_prepared=False,
+                          images="the train split's images (the prepared train_images.npy)",
+                          info="the prepared dataset's info.json (classes, size)",
+                          out="the folder to write: model.pt and pretrain.json")
+    args = parser.parse_args()
+    params = load_params(with_train_size=False)
+    p = params["pretrain"]
+    info = read_json(args.info)
+    if p["method"] == "none":
+        with atomic_dir(args.out) as work:
+            write_json(work / RECORD, {"method": "none"})
+        print("pretrain: method none; the trainings start from their own initialisation")
+        return
+    if p["method"] == "scenes":
+        from deal.data.synthetic import SYNTHETIC_INFO
+
+        if params["dataset"]["kind"] == "synthetic":
+            fail("params.yaml: pretrain.method: scenes on the embedded scenes would pretrain with labels of the very "
+                 "distribution the run rations; use colorization (or none)")
+        if list(info["class_names"]) != list(SYNTHETIC_INFO.class_names):
+            fail(f"params.yaml: pretrain.method: scenes needs a dataset with CamVid's 11 classes, but {args.info} has "
+                 f"{len(info['class_names'])} ({', '.join(info['class_names'][:4])}, ...); use colorization (or none)")
+
+    import torch
+    from deal.data.memory import InMemorySegmentation
+    from deal.data.transforms import train_transforms
+    from deal.models import ModelConfig, build_model
+    from deal.training import train
+
+    set_threads(params)
+    t, m = params["train"], params["model"]
+    size = tuple(info["size"])
+    if p["method"] == "colorization":
+        from deal.pretrain import colorization_data
+
+        images = torch.from_numpy(read_npy(args.images))
+        inputs, targets, bins = colorization_data(images, p["bin_size"])
+        classes, void, task = len(bins), 255, {"bins": len(bins), "bin_size": bins.bin_size, "images": len(images)}
+    else:
+        from deal.data.synthetic import SYNTHETIC_INFO
+        from deal.pretrain import generated_scenes
+
+        inputs, targets = generated_scenes(p["scenes"], size, p["seed"])
+        classes, void, task = len(SYNTHETIC_INFO.class_names), SYNTHETIC_INFO.void_index, {"scenes": p["scenes"]}
+    data = InMemorySegmentation(inputs, targets, transform=train_transforms(
+        tuple(t["crop"]), scale=tuple(t["scale"]), void_index=void, hflip=t["flip"]))
+    run = {**params, "train": {**t, "iterations": p["steps"], "batch_size": p["batch_size"], "lr": p["lr"],
+                               "average": "none"}}
+    cfg = train_config(run, "segmentation", len(data), seed=p["seed"])
+    config = ModelConfig(num_classes=classes, width_mult=m["width_mult"], head_channels=m["head_channels"],
+                         difficulty=False, pretrained=m["pretrained"])
+    model = build_model(config, seed=p["seed"])
+    # every param the stage declares (train.crop, scale and flip among them), the configs, inputs and code
+    key = run_key(params=stage_params(params, "pretrain"), pretrain=p, train=cfg, model=config, runtime=runtime(params),
+                  inputs=inputs, targets=targets, init=model.state_dict())
+    resume = Resume("pretrain", key, "pretrain")
+    steps_per_epoch = max(1, len(data) // cfg.batch_size)
+    print(f"pretrain: {p['method']} on {len(data)} images at {size[0]}x{size[1]}, {cfg.epochs} epochs "
+          f"({cfg.epochs * steps_per_epoch} steps), {classes} classes")
+    result = train(model, data, cfg, num_classes=classes, void_index=void, resume=resume.load(), save_last=resume.save)
+    with atomic_dir(args.out) as work:
+        save_state(work / MODEL, result.state_dict)
+        write_json(work / RECORD, {"method": p["method"], **task, "classes": classes, "epochs": cfg.epochs,
+                                   "steps": cfg.epochs * steps_per_epoch,
+                                   "loss": [round(r["loss"], 4) for r in result.history]})
+    resume.done()
+    last = result.history[-1]["loss"] if result.history else math.nan
+    print(f"pretrain: {p['method']}: final loss {last:.3f}")
+
+
+if __name__ == "__main__":
+    main()
