@@ -332,9 +332,13 @@ def test_kill_9_of_the_host_stops_dvc_and_every_stage(tiny):
     def written():
         return [m.exists() and m.stat().st_ino != b for m, b in zip(models, before)]
 
+    def stage_running():
+        return any("stages/train.py" in line for line in _processes_in(tiny))
+
     try:
         deadline = time.monotonic() + 300
-        while not any(written()):  # one stage done: DVC records it, then would start the other
+        # one stage done and its command gone: DVC records it (hashes, lock), then starts the other
+        while not (any(written()) and not stage_running()):
             assert proc.poll() is None and time.monotonic() < deadline, "the first stage never finished"
             time.sleep(0.002)
         first = written()
