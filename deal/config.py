@@ -184,6 +184,7 @@ SECTIONS = {
         "lr": number(0, low_open=True),
         "bin_size": number(2, 64, why=" (colorization: the width of an ab colour bin in Lab units)"),
         "scenes": integer(1, why=" (scenes: how many street scenes to generate)"),
+        "conditions": choice(*SYNTHETIC_CONDITIONS),
         "seed": integer(0, MAX_SEED),
     },
     "deal": {

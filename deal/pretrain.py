@@ -13,11 +13,13 @@ segmentation network itself, so the encoder, ASPP and decoder all start trained:
   encoder-decoder at the cost of one segmentation step, with no large batches,
   negatives, momentum encoder or second view that contrastive methods (SimCLR,
   MoCo, BYOL, SimSiam) need for hundreds of epochs.
-- scenes (supervised, sim-to-real): the network is trained on generated street
-  scenes (deal.data.synthetic) with their masks, at the real dataset's size; they
-  share CamVid's 11 classes, so the classifier transfers too. For real datasets
-  only: on the embedded scenes themselves it would pretrain on the very
-  distribution whose labels the active-learning run is meant to ration.
+- scenes (supervised): the network is trained on generated street scenes
+  (deal.data.synthetic) with their masks, at the dataset's size; they share
+  CamVid's 11 classes, so the classifier transfers too. On a real dataset it is
+  sim-to-real pretraining. On the embedded scenes it is pretraining on another
+  world: scenes of their own seed, in their own conditions (the daylight scenes of
+  `conditions: none` before an active-learning run on the long-tail ones), never
+  the run's own scenes or conditions, whose labels the run is meant to ration.
 
 `transfer` loads the result into a network of the segmentation kind: every tensor
 whose name and shape match (the classifier only where the class count matches).
@@ -106,8 +108,7 @@ def generated_scenes(count: int, size: tuple[int, int], seed: int, conditions: s
     from the generator's own seed `seed` (not the dataset's)."""
     from deal.data.synthetic import generate_scene
 
-    kwargs = {} if conditions is None else {"conditions": conditions}
-    pairs = [generate_scene(seed, i, size[0], size[1], **kwargs) for i in range(count)]
+    pairs = [generate_scene(seed, i, size[0], size[1], conditions=conditions or "none") for i in range(count)]
     images = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2).contiguous()
     masks = torch.from_numpy(np.stack([p[1] for p in pairs]))
     return images, masks

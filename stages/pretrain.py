@@ -8,8 +8,9 @@ pretrain.method (deal.pretrain):
 - colorization: self-supervised on the train split's images (the file --images: the
   masks are not among this stage's inputs): the segmentation network learns to colour
   grey images, pretrain.steps SGD steps with the train recipe's augmentation.
-- scenes: supervised on pretrain.scenes generated street scenes at the dataset's size
-  (a real dataset with CamVid's 11 classes).
+- scenes: supervised on pretrain.scenes generated street scenes at the dataset's size,
+  in pretrain.conditions, from pretrain.seed (a dataset with CamVid's 11 classes; on the
+  embedded scenes another seed and other conditions than the run's own).
 OUT/model.pt holds the network; every train stage (train_initial, train, reference)
 loads each tensor whose name and shape fit (deal.pretrain.transfer). A team computes
 it once: it is a DVC output like any other (dvc push / pull). An interrupted run
@@ -50,9 +51,14 @@ def main() -> None:
     if p["method"] == "scenes":
         from deal.data.synthetic import SYNTHETIC_INFO
 
-        if params["dataset"]["kind"] == "synthetic":
-            fail("params.yaml: pretrain.method: scenes on the embedded scenes would pretrain with labels of the very "
-                 "distribution the run rations; use colorization (or none)")
+        data = params["dataset"]
+        if data["kind"] == "synthetic" and p["seed"] == data["seed"]:
+            fail(f"params.yaml: pretrain.seed: {p['seed']} is dataset.seed: the pretraining scenes would be the run's own "
+                 "train scenes with their labels; give pretrain.seed another value")
+        if data["kind"] == "synthetic" and p["conditions"] == data["synthetic"]["conditions"]:
+            fail(f"params.yaml: pretrain.conditions: {p['conditions']} is the run's own dataset.synthetic.conditions: "
+                 "pretraining with labels of the very distribution the run rations; pretrain on another world "
+                 "(e.g. conditions none before a long_tail run) or use colorization")
         if list(info["class_names"]) != list(SYNTHETIC_INFO.class_names):
             fail(f"params.yaml: pretrain.method: scenes needs a dataset with CamVid's 11 classes, but {args.info} has "
                  f"{len(info['class_names'])} ({', '.join(info['class_names'][:4])}, ...); use colorization (or none)")
@@ -76,8 +82,9 @@ def main() -> None:
         from deal.data.synthetic import SYNTHETIC_INFO
         from deal.pretrain import generated_scenes
 
-        inputs, targets = generated_scenes(p["scenes"], size, p["seed"])
-        classes, void, task = len(SYNTHETIC_INFO.class_names), SYNTHETIC_INFO.void_index, {"scenes": p["scenes"]}
+        inputs, targets = generated_scenes(p["scenes"], size, p["seed"], p["conditions"])
+        classes, void = len(SYNTHETIC_INFO.class_names), SYNTHETIC_INFO.void_index
+        task = {"scenes": p["scenes"], "conditions": p["conditions"], "seed": p["seed"]}
     data = InMemorySegmentation(inputs, targets, transform=train_transforms(
         tuple(t["crop"]), scale=tuple(t["scale"]), void_index=void, hflip=t["flip"]))
     run = {**params, "train": {**t, "iterations": p["steps"], "batch_size": p["batch_size"], "lr": p["lr"],

@@ -10,7 +10,8 @@ from pipeline_utils import copy_repo, edit_params, repro, restore, run, tiny_par
 
 VOID = 3  # the void index of tiny_set's masks
 # the project's pretraining: one epoch of colorization (10 steps of 4 of the 40 tiny train images)
-TINY_PRETRAIN = {"method": "colorization", "steps": 6, "batch_size": 4, "lr": 0.01, "bin_size": 32, "scenes": 8, "seed": 0}
+TINY_PRETRAIN = {"method": "colorization", "steps": 6, "batch_size": 4, "lr": 0.01, "bin_size": 32, "scenes": 8,
+                 "conditions": "none", "seed": 1}
 
 
 @pytest.fixture(scope="session")

@@ -117,3 +117,25 @@ def test_a_pretrain_param_reruns_only_what_depends_on_it(changed_project):
     # every training starts from it
     assert {"train_initial@0-segmentation", "train_initial@1-joint", "train@0-random-r1", "evaluate@0-random-r1",
             "train@1-deal_de-r1", "report"} <= set(ran), ran
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change, says", [
+    ({"seed": 0}, "pretrain.seed: 0 is dataset.seed"),
+    ({"conditions": "none"}, "pretrain.conditions: none is the run's own dataset.synthetic.conditions"),
+])
+def test_scenes_pretraining_refuses_the_runs_own_scenes(project, tmp_path, change, says):
+    """On the embedded data the supervised pretraining must use another seed and other conditions: one line, nothing written."""
+    root, _ = project
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["pretrain"].update({"method": "scenes", "seed": 1, "conditions": "long_tail", **change})
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shutil.copytree(root / "data" / "prepared", work / "data" / "prepared")
+    argv = yaml.safe_load((root / "dvc.lock").read_text())["stages"]["pretrain"]["cmd"].split()[1:]
+    argv[argv.index("--out") + 1] = "out"
+    done = subprocess.run([sys.executable, str(REPO / argv[0]), *argv[1:]], cwd=work, capture_output=True, text=True)
+    assert done.returncode == 1 and not (work / "out").exists()
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: params.yaml: ") and says in line, line
