@@ -118,3 +118,33 @@ def recover_experiment(root: str | Path = ".") -> list[str]:
     if refs:
         done.append("its refs/exps/exec refs dropped")
     return done
+
+
+def main() -> int:
+    """By hand, after a plain `dvc` (no stage host) was killed: the same repairs the host makes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="repair.py", description="Repair what a killed DVC left in this project: a dvc.lock cut short "
+        "(git's copy put back) and a killed `dvc exp run` (HEAD back on its branch, repro.dat and the exec "
+        "refs removed). The stage host (stages/host.py) does this itself before and after each run.")
+    parser.add_argument("--check", action="store_true", help="say what needs repair, change nothing (exit 1 if any)")
+    args = parser.parse_args()
+    root = Path.cwd()
+    found = broken_locks(root)
+    for path, why in found:
+        action = "needs repair" if args.check else restore_lock(path, root)
+        print(f"{os.path.relpath(path)}: {why}; {action}")
+    if args.check:
+        killed = (root / ARGS_FILE).exists() or any(
+            _git(root, "rev-parse", "--verify", "-q", ref).returncode == 0 for ref in EXEC_REFS)
+        if killed and not dvc_busy(root):
+            print("a killed `dvc exp run` left git mid-run; needs repair")
+        return 1 if found or (killed and not dvc_busy(root)) else 0
+    for line in recover_experiment(root):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -126,6 +126,13 @@ def test_check_params_reports_a_truncated_lock_with_its_fix(tmp_path, cut):
     assert line.startswith("error: rounds/train/dvc.lock: not ") and "(DVC was killed while it wrote it)" in line
     assert line.endswith("restore it: git checkout rounds/train/dvc.lock (or delete it: its stages rerun), or run "
                          "`make repro`, which restores it")
+    # by hand, after a plain dvc: stages/repair.py says so, then repairs it (git has no copy here: removed)
+    done = subprocess.run([sys.executable, "stages/repair.py", "--check"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 1 and done.stdout.startswith("rounds/train/dvc.lock: not ") and lock.exists()
+    done = subprocess.run([sys.executable, "stages/repair.py"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0 and "removed" in done.stdout and not lock.exists()
+    done = subprocess.run([sys.executable, "stages/repair.py", "--check"], cwd=root, capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, "")
 
 
 def test_every_output_a_stage_declares_is_a_path_its_command_writes(tmp_path):
