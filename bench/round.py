@@ -47,7 +47,8 @@ def stage_commands(project: Path, seed: int, method: str, round_id: str, deal: b
         if found is None:
             sys.exit(f"error: {lock}: no stage {stage}; run `make repro` in {project} first")
         argv = shlex.split(found["cmd"])
-        cmds.append((stage, argv[1:] if argv[0] == "python" else argv))
+        # the command names no stage (DVC passes it in $DVC_STAGE): by hand, --stage does
+        cmds.append((stage, (argv[1:] if argv[0] == "python" else argv) + ["--stage", stage]))
     return cmds
 
 

@@ -15,11 +15,10 @@ import os
 import re
 from collections.abc import Mapping
 
-import yaml
-
 from deal import launch
+from deal.limits import check as check_limits
 from deal.methods import DEAL, METHODS, NAMES, split_lists
-from deal.specs import boolean, choice, device, integer, is_int as _is_int, number, optional, pair
+from deal.specs import MAX_SEED, boolean, choice, device, integer, is_int as _is_int, number, optional, pair
 
 DATASET_KINDS = ("synthetic", "camvid", "cityscapes", "folder")
 DEAL_MODES = ("joint", "decoupled")
@@ -38,28 +37,82 @@ SYNTHETIC_CONDITIONS = ("none", "long_tail")
 WEIGHTS_DIR = "weights"
 # what the stages write: a data folder there would be a dependency of its own outputs
 OUTPUT_FOLDERS = ("data", "runs", "metrics", "figures")
-# names that reach a stage command or a path (round ids): no shell or path syntax
+# names that reach a path (round ids): no shell or path syntax
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+# keys DVC leaves out of its run-cache key at every level of a stage's entry, params included
+# (dvc/stage/cache.py: Meta.PARAM_SIZE and PARAM_NFILES): a param so named would not tell one
+# run from another, and DVC would restore the outputs of a run with another value. No param has one.
+DVC_HIDDEN_KEYS = ("size", "nfiles")
 
 
-class ParamsLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading floats as YAML 1.2 (and DVC) does: `1e-3` is a number, not text."""
+# values in a params file once its YAML aliases are expanded: far above any real params.yaml
+# (the default holds about 150), far below what an alias bomb expands to
+MAX_PARAM_VALUES = 100_000
 
 
-ParamsLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-                  |[-+]?\.(?:inf|Inf|INF)
-                  |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."),
-)
+class ParamsReadError(ValueError):
+    """A params file that DVC would not read, or too large to check; str() is one line without the file's name."""
 
 
 def parse_params(text: str):
-    """The content of a params file: YAML, with YAML 1.2's floats."""
-    return yaml.load(text, Loader=ParamsLoader)
+    """The content of a params file, read exactly as DVC reads it (see parse_value); an empty file is {}."""
+    return parse_value(text) or {}
+
+
+def parse_value(text: str):
+    """YAML text read exactly as DVC reads a params file (dvc.utils.serialize.parse_yaml: ruamel.yaml's
+    safe loader, YAML 1.2, so `010` is 10, `1:20` and `on` are text), so that the check,
+    the stages, `dvc params diff` and the lock see the same values. A duplicate key (which DVC refuses with a
+    traceback) and aliases that expand past MAX_PARAM_VALUES values raise ParamsReadError."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        data = YAML(typ="safe").load(text)
+    except DuplicateKeyError as exc:
+        mark = exc.problem_mark
+        raise ParamsReadError(f"line {mark.line + 1}: {exc.problem}; keep one of them (DVC refuses a file with "
+                              "a duplicate key)") from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        what = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise ParamsReadError(f"{where}{what or 'not YAML'}; fix the YAML") from None
+    except YAMLError as exc:
+        raise ParamsReadError(f"{(str(exc).strip().splitlines() or ['not YAML'])[0]}; fix the YAML") from None
+    count = expanded_size(data)
+    if count > MAX_PARAM_VALUES:
+        raise ParamsReadError(f"holds {'a value that contains itself' if count == math.inf else f'{count:,} values'} "
+                              f"once its YAML aliases (*name) are expanded, more than {MAX_PARAM_VALUES:,}; write the "
+                              "values out instead of aliasing them")
+    return data
+
+
+def expanded_size(data, limit: int = MAX_PARAM_VALUES) -> float:
+    """How many values `data` holds with every shared (aliased) node counted each time it occurs:
+    in time linear in the distinct nodes; inf for a node that contains itself. Stops counting past `limit`."""
+    sizes: dict[int, float] = {}
+
+    def size(node) -> float:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = math.inf  # while it is counted: met again inside itself, it contains itself
+        total = 1
+        for child in (node.values() if isinstance(node, dict) else node):
+            total += size(child)
+            if total > limit:
+                break
+        sizes[key] = total
+        return total
+
+    try:
+        return size(data)
+    except RecursionError:
+        return math.inf
 
 
 class ParamsError(Exception):
@@ -74,10 +127,11 @@ SECTIONS = {
     "dataset": {
         "kind": None,  # checked below, with its own message
         "path": None,
-        "size": pair(integer(32)),
+        # not `size`: DVC's run-cache key drops every key named size or nfiles (DVC_HIDDEN_KEYS)
+        "resize": pair(integer(32)),
         "test_split": choice("test", "val"),
         "val_holdout": integer(0),
-        "seed": integer(0, why=" (the embedded scenes and the Cityscapes hold-out; not an active-learning seed)"),
+        "seed": integer(0, MAX_SEED, why=" (the embedded scenes and the Cityscapes hold-out; not an active-learning seed)"),
         "synthetic": {
             "height": integer(32), "width": integer(32), "train": integer(1), "val": integer(0), "test": integer(1),
             "conditions": choice(*SYNTHETIC_CONDITIONS),
@@ -108,11 +162,11 @@ SECTIONS = {
         "ema_decay": number(0, 1, low_open=True, high_open=True),
         "precision": choice(*PRECISIONS),
         "device": device(),
-        "num_workers": integer(0),
-        "threads": integer(0, why=" (0: torch's default)"),
+        "num_workers": integer(0, 256),
+        "threads": integer(0, 1024, why=" (0: torch's default)"),
         # several processes (deal.launch): they change the numbers, so the stages track them
-        "nproc": integer(1, why=" (processes per machine; more than 1 runs the stage under torchrun)"),
-        "nnodes": integer(1, why=" (machines; more than 1 needs launch.rdzv_endpoint)"),
+        "nproc": integer(1, 1024, why=" (processes per machine; more than 1 runs the stage under torchrun)"),
+        "nnodes": integer(1, 1024, why=" (machines; more than 1 needs launch.rdzv_endpoint)"),
         "sync_bn": boolean(),
     },
     # where several machines' processes meet (train.nnodes > 1): not what they compute, so no stage tracks it
@@ -122,7 +176,7 @@ SECTIONS = {
         "rdzv_id": (lambda v: isinstance(v, str) and launch.RDZV_ID.fullmatch(v) is not None,
                     "a name of letters, digits, _ and - shared by the machines of one run (torchrun's --rdzv-id)"),
     },
-    "reference": {"train": boolean(), "seed": integer(0)},
+    "reference": {"train": boolean(), "seed": integer(0, MAX_SEED)},
     "pretrain": {
         "method": choice("none", "colorization", "scenes"),
         "steps": integer(1, why=" (SGD steps of the pretraining)"),
@@ -131,7 +185,7 @@ SECTIONS = {
         "bin_size": number(2, 64, why=" (colorization: the width of an ab colour bin in Lab units)"),
         "scenes": integer(1, why=" (scenes: how many street scenes to generate)"),
         "conditions": choice(*SYNTHETIC_CONDITIONS),
-        "seed": integer(0),
+        "seed": integer(0, MAX_SEED),
     },
     "deal": {
         "mode": None,  # checked below, with its own message
@@ -145,13 +199,19 @@ SECTIONS = {
 }
 TOP_LEVEL = ("seeds", "baseline_ref", "dataset", "oracle", "export", "budget", "methods", "baselines", "deal_methods",
              "method_cfg", "method_train", "rounds", "steps", "model", "pretrain", "train", "reference", "deal", "launch")
-def shown(value) -> str:
-    """A value as params.yaml spells it: null, true, 'text', [1, 2]."""
+# optional sections: absent, their defaults hold (study recipes and older params files lack them)
+OPTIONAL = ("limits",)
+
+
+def shown(value, items: int = 8) -> str:
+    """A value as params.yaml spells it: null, true, 'text', [1, 2]; a long list or text cut short."""
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]
     if isinstance(value, list):
-        return "[" + ", ".join(shown(v) for v in value) + "]"
-    return repr(value)
+        more = f", ... ({len(value)} values)" if len(value) > items else ""
+        return "[" + ", ".join(shown(v) for v in value[:items]) + more + "]"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
 
 
 def nearest(name, known) -> str:
@@ -290,12 +350,16 @@ def known_train_size(params: Mapping) -> int | None:
 # ---------------------------------------------------------------- check_params
 
 
-def check_params(params, train_size: int | None = None, root: str = ".") -> None:
+def check_params(params, train_size: int | None = None, root: str = ".", counts: Mapping | None = None,
+                 num_classes: int | None = None, disk: bool = False) -> None:
     """Raise ParamsError listing every problem found in `params`.
 
     `train_size` (the train split's size, known after `prepare`; for the
     embedded generator, from its params) enables the budget checks; `root`
-    resolves relative data and weights paths.
+    resolves relative data and weights paths. Valid params are then held to
+    their limits (deal.limits): `counts` (images per split) and `num_classes`
+    where the prepared data says them, and with `disk` the disk the run
+    writes to (a check before the run, not in its stages).
     """
     if not isinstance(params, Mapping):
         raise ParamsError([f"params.yaml: {params!r} is not a mapping of sections; restore it (git checkout params.yaml)"])
@@ -303,7 +367,7 @@ def check_params(params, train_size: int | None = None, root: str = ".") -> None
     missing = [k for k in TOP_LEVEL if k not in params]
     if missing:
         raise ParamsError([f"params.yaml: missing section {k!r}; copy it from the repository's params.yaml" for k in missing])
-    check_keys(params, TOP_LEVEL, "", problems)
+    check_keys(params, TOP_LEVEL + OPTIONAL, "", problems)
     check_seeds(params["seeds"], problems)
     ok = {name: check_section(params[name], schema, name, problems) for name, schema in SECTIONS.items()}
 
@@ -329,6 +393,12 @@ def check_params(params, train_size: int | None = None, root: str = ".") -> None
         grid = deal.get("grid")
         if not (isinstance(grid, list) and len(grid) == 2 and all(_is_int(g) and g > 0 for g in grid)):
             problems.append(f"params.yaml: deal.grid: {grid!r}; give the attention grid as [h, w]")
+        elif ok["dataset"] and SECTIONS["dataset"]["resize"][0](params["dataset"].get("resize")):
+            resize = params["dataset"]["resize"]
+            if grid[0] > resize[0] or grid[1] > resize[1]:
+                problems.append(f"params.yaml: deal.grid: {shown(grid)} is finer than the images (dataset.resize "
+                                f"{shown(resize)}); the attention grid is at most the image size (published: about "
+                                "1/4 to 1/8 of it)")
     check_oracle(params, ok, problems)
     methods = check_methods(params, problems)
     ref = params["baseline_ref"]
@@ -341,15 +411,17 @@ def check_params(params, train_size: int | None = None, root: str = ".") -> None
         train_size = known_train_size(params)
     if train_size is not None and not problems:
         check_budget(params, methods, ids, train_size, problems)
+    if not problems:  # how large the run is, once every value it is computed from is valid
+        check_limits(params, problems, counts=counts, num_classes=num_classes, disk_root=root if disk else None)
     if problems:
         raise ParamsError(problems)
 
 
 def check_seeds(seeds, problems: list[str]) -> None:
     """seeds: a non-empty list of distinct ints >= 0; each names stages and folders (seed<N>)."""
-    if not (isinstance(seeds, list) and seeds and all(_is_int(s) and s >= 0 for s in seeds)):
-        problems.append(f"params.yaml: seeds: {shown(seeds)}; a list of ints >= 0, e.g. [0] or [0, 1, 2, 3, 4] "
-                        "(each seed draws its own initial pool and trains its own round-0 models)")
+    if not (isinstance(seeds, list) and seeds and all(_is_int(s) and 0 <= s <= MAX_SEED for s in seeds)):
+        problems.append(f"params.yaml: seeds: {shown(seeds)}; a list of ints in [0, {MAX_SEED}], e.g. [0] or "
+                        "[0, 1, 2, 3, 4] (each seed draws its own initial pool and trains its own round-0 models)")
     elif len(set(seeds)) != len(seeds):
         problems.append(f"params.yaml: seeds: {shown(seeds)} lists a seed twice; list each once")
 
@@ -396,12 +468,25 @@ def check_dataset(data: Mapping, root: str, problems: list[str]) -> None:
     elif os.path.normpath(path) == os.path.normpath(SYNTHETIC_PATH):
         problems.append(f"params.yaml: dataset.path: {path!r} is where the embedded scenes are generated; "
                         f"point it at the {kind} root (e.g. make preset PRESET={kind} DATA=/data/{kind})")
-    elif not os.path.isabs(path) and (os.path.normpath(path) in (".", "..")
-                                      or os.path.normpath(path).split(os.sep)[0] in OUTPUT_FOLDERS):
+    elif overlaps_outputs(path, root):
         problems.append(f"params.yaml: dataset.path: {path!r} overlaps the pipeline's own outputs "
-                        f"({', '.join(OUTPUT_FOLDERS)}); point it at the {kind} root outside them")
+                        f"({', '.join(OUTPUT_FOLDERS)}, or the repository holding them); point it at the {kind} "
+                        "root outside them")
     elif not os.path.isdir(os.path.join(root, path)):
         problems.append(f"params.yaml: dataset.path: {path!r} is not a folder; point it at the {kind} root")
+
+
+def overlaps_outputs(path: str, root: str) -> bool:
+    """`path` (relative to `root`, absolute, or through symlinks) is one of the output folders, lies inside
+    one, or holds one (the repository itself, or a folder above it): DVC would refuse the dependency
+    (an output inside it), or see the pipeline's own writes as an edit of the data."""
+    real = os.path.realpath(os.path.join(root, path))
+    repo = os.path.realpath(root)
+    for out in OUTPUT_FOLDERS:
+        folder = os.path.join(repo, out)
+        if real == folder or real.startswith(folder + os.sep) or folder.startswith(real.rstrip(os.sep) + os.sep):
+            return True
+    return False
 
 
 def check_weights(model: Mapping, root: str, problems: list[str]) -> None:

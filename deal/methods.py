@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from deal.specs import boolean, choice, device, integer, list_of, number, optional
+from deal.specs import boolean, choice, device, integer, list_of, number, optional, seed
 
 # what a method's score stage reads (and runs) to score the unlabeled candidates
 SCORES_FROM = {
@@ -33,13 +33,15 @@ TRAININGS = {
     "learning_loss": "deal.training.train with the loss prediction module's ranking loss as an extra term",
 }
 
+# DE's difficulty levels: its per-image histogram holds k counts, so k bounds its memory (k = 10**9 asked for 32 GB)
+MAX_LEVELS = 65536
 RHO = number(0, 1, low_open=True, why=" (the scored fraction of the unlabeled pool)")
 QBC_STRATEGIES = ("split", "repeat")  # deal.acquisition.qbc.STRATEGIES (a test keeps them equal)
 QBC_RESOLUTIONS = ("full", "low")
 CORESET_METRICS = ("euclidean", "cosine")
 QBC_OPTIONS = {"rho": RHO, "passes": integer(1), "strategy": choice(*QBC_STRATEGIES),
                "passes_per_batch": optional(integer(1)), "max_batch": integer(1),
-               "resolution": choice(*QBC_RESOLUTIONS), "seed": integer(0)}
+               "resolution": choice(*QBC_RESOLUTIONS), "seed": seed()}
 
 
 def described(spec, what: str):
@@ -92,11 +94,11 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("coreset", "Core-set", "#2ca02c", "D", "features", "deal.acquisition.coreset:CoreSet",
            options={"rho": RHO, "metric": choice(*CORESET_METRICS), "chunk": integer(1)}),
     Method("vaal", "VAAL", "#e377c2", "h", "images", "deal.acquisition.vaal:VAAL", options={
-        "rho": RHO, "latent_dim": integer(1), "channels": list_of(integer(1)), "image_size": integer(8),
+        "rho": RHO, "latent_dim": integer(1), "channels": list_of(integer(1)), "image_size": integer(8, 4096),
         "disc_hidden": integer(1), "disc_layers": integer(1), "beta": number(0), "adversary_weight": number(0),
         "kl_reduction": choice("sum", "mean"), "lr": number(0, low_open=True), "batch_size": integer(1),
         "iterations": integer(1), "vae_steps": integer(1), "joint_batches": boolean(), "disc_steps": integer(1),
-        "seed": integer(0), "precision": choice("auto", "fp32", "bf16", "fp16"), "device": device()}),
+        "seed": seed(), "precision": choice("auto", "fp32", "bf16", "fp16"), "device": device()}),
     # Yoo and Kweon: its loss prediction module learns with the network, from round 0 on
     Method("learning_loss", "Learning loss", "#8b0a50", "*", "loss_module", "deal.acquisition.learning_loss:LearningLoss",
            training="learning_loss", shares_round0=False, train_options={
@@ -109,7 +111,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("deal_de", "DEAL (DE)", "#d62728", "X", "output", "deal.acquisition.difficulty:DifficultyEntropy",
            difficulty=True, required=("rho", "k", "span"), options={
                "rho": RHO,
-               "k": described(integer(2), "the number of difficulty levels is an int >= 2"),
+               "k": described(integer(2, MAX_LEVELS), f"the number of difficulty levels is an int in [2, {MAX_LEVELS}] "
+                              "(published: 8 CamVid, 10 Cityscapes)"),
                "span": described(choice("image", "fixed"), "use image (published) or fixed")}),
 )}
 NAMES = tuple(METHODS)

@@ -11,6 +11,11 @@ import math
 import re
 
 
+# the largest seed (active-learning, data, reference and scorer seeds): the stages derive torch and numpy
+# seeds from it by products (seed * 1000 + round, * 100003 + epoch, ...) that must stay below 2**63
+MAX_SEED = 2**31 - 1
+
+
 def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -41,6 +46,10 @@ def number(low: float | None = None, high: float | None = None, low_open: bool =
     else:
         bounds = ""
     return test, f"a number{bounds}{why}"
+
+
+def seed():
+    return integer(0, MAX_SEED)
 
 
 def boolean():

@@ -3,11 +3,16 @@
     python stages/check_params.py                          # params.yaml as it is
     python stages/check_params.py -S train.lr=0.02         # with `dvc exp run -S` overrides applied
 
-DVC resolves dvc.yaml (round ids in stage commands and paths, steps that
-must chain) before any stage runs, so a bad param would otherwise reach
-DVC's own error, or a shell. `make repro` and `python stages/host.py dvc
-repro|exp run ...` run this check first. Prints one line per problem and
-exits 1, or says the params are valid and exits 0; it writes nothing.
+DVC resolves dvc.yaml (stage names and output paths from the round ids and
+seeds, steps that must chain) before any stage runs, so a bad param would
+otherwise reach DVC's own error, or a path DVC deletes. `make repro` and
+`python stages/host.py dvc repro|exp run ...` run this check first. It reads
+params.yaml as DVC does (deal.config.parse_params), applies the -S values
+where DVC applies them (FILE:KEY=VALUE: params.yaml by any name; any other
+file is refused), holds the run to its limits (deal.limits: stages, memory,
+disk) and names the locks DVC could not read (stages/repair.py). Prints one
+line per problem and exits 1, or says the params are valid and exits 0; it
+writes nothing.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from deal.config import ParamsError, check_params, known_train_size, parse_params  # noqa: E402
+from deal.config import ParamsError, ParamsReadError, check_params, known_train_size, parse_params, parse_value  # noqa: E402
 
 PARAMS = Path("params.yaml")
+MAX_LINES = 10  # problems printed, at most (and a line saying how many more)
 
 
 def set_param(params: dict, key: str, value, delete: bool = False) -> str | None:
@@ -56,10 +61,13 @@ def experiments(assignments: list[str]) -> list[list[tuple[str, object, bool]]] 
     swept (`lr=0.01,0.02`, `range(...)`) as DVC does, with Hydra's grammar; or the problem."""
     ours = []
     for assignment in assignments:
+        # the file DVC applies it to, as dvc.utils.cli_parse.to_path_overrides splits it: FILE:KEY=VALUE
+        # whenever a colon comes before the first `=`, whatever FILE is
         target, colon, rest = assignment.partition(":")
-        if colon and target.endswith((".yaml", ".yml", ".json", ".toml", ".py")):
-            if Path(target) != PARAMS:
-                continue  # another params file: not ours to check
+        if colon and ":" in assignment.partition("=")[0]:
+            if not Path(target).resolve() == PARAMS.resolve():
+                return (f"-S {assignment}: sets {target}, not {PARAMS}; every param of this pipeline is in "
+                        f"{PARAMS}: -S KEY=VALUE (e.g. -S train.lr=0.02)")
             assignment = rest
         ours.append(assignment)
     try:
@@ -70,7 +78,7 @@ def experiments(assignments: list[str]) -> list[list[tuple[str, object, bool]]] 
             key, sep, value = assignment.partition("=")
             if not sep or not key:
                 return f"-S {assignment}: not KEY=VALUE (e.g. -S train.lr=0.02)"
-            settings.append((key, parse_params(value) if value else None, False))
+            settings.append((key, parse_value(value) if value else None, False))
         return [settings]
     for assignment in ours:
         try:
@@ -103,8 +111,11 @@ def problems(assignments: list[str], path: Path = PARAMS) -> list[str]:
     """Every problem of `path` with `assignments` applied (each swept experiment's); [] when valid."""
     try:
         base = parse_params(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        return [f"{path}: cannot read params ({str(exc).splitlines()[0]}); fix it or restore it (git checkout {path})"]
+    except OSError as exc:
+        return [f"{path}: cannot read params ({exc.strerror}); run from the repository root, or restore it "
+                f"(git checkout {path})"]
+    except ParamsReadError as exc:
+        return [f"{path}: {exc}"]
     runs = experiments(assignments)
     if isinstance(runs, str):
         return [runs]
@@ -117,9 +128,12 @@ def problems(assignments: list[str], path: Path = PARAMS) -> list[str]:
                 return [problem]
         try:
             # the prepared split's size is checked by prepare itself (it may be stale here)
-            check_params(params, train_size=known_train_size(params) if isinstance(params, dict) else None)
+            check_params(params, train_size=known_train_size(params) if isinstance(params, dict) else None, disk=True)
         except ParamsError as exc:
             found.extend(line for line in exc.lines if line not in found)
+    if len(found) > MAX_LINES:  # a sweep of many experiments: the first problems say what to fix
+        found = found[:MAX_LINES] + [f"{path}: {len(found) - MAX_LINES} more problems in the {len(runs)} experiments "
+                                     "the -S values sweep; fix the ones above first"]
     return found
 
 
@@ -129,6 +143,10 @@ def main() -> int:
                         help="a param as `dvc exp run -S` sets it (repeatable)")
     args = parser.parse_args()
     lines = problems(args.set_param)
+    from repair import broken_locks
+
+    lines += [f"{path}: {why} (DVC was killed while it wrote it); restore it: git checkout {path} "
+              "(or delete it: its stages rerun), or run `make repro`, which restores it" for path, why in broken_locks()]
     for line in lines:
         print(f"error: {line}", file=sys.stderr)
     if not lines:

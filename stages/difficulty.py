@@ -21,7 +21,7 @@ delegate(__file__)
 from common import (  # noqa: E402
     Resume, check_pam_backward, check_seed, copy_file, dataset_info, fail, file_sha256, load_labeled, load_params, load_state,
     missing, model_config, pam_backward_record, read_json, read_npy, read_pool,
-    run_key, runtime, save_state, set_threads, parse_stage_args, stage_parser, train_config, write_json,
+    run_key, runtime, save_state, set_threads, parse_stage_args, stage_params, stage_parser, train_config, write_json,
 )
 
 
@@ -76,7 +76,10 @@ def train_decoupled_branch(params: dict, args, seed: int) -> None:
     model = build_model(model_config(params, with_difficulty=True), seed=seed)
     pool = read_pool(args.pool)
     images, masks = load_labeled(pool, args.labels)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError:  # a tensor of another shape: another model.width_mult or head_channels
+        missing, unexpected = [], ["(another shape)"]
     if unexpected or not all(k.startswith("difficulty.") for k in missing):
         fail(f"{args.model}: not the segmentation network params.yaml describes; rerun its train stage (dvc repro -f)")
     check_pam_backward(params, info["num_classes"])
@@ -85,8 +88,10 @@ def train_decoupled_branch(params: dict, args, seed: int) -> None:
     train_set = InMemorySegmentation(images, masks, transform=augment)
     per_epoch = max(1, len(train_set) // t["batch_size"])
     cfg = train_config(params, "decoupled", len(train_set), epochs=max(1, -(-d["iterations"] // per_epoch)), seed=seed + 1)
-    # a checkpoint resumes only this exact run: same configs, network, images and code
-    key = run_key(train=cfg, model=model_config(params, with_difficulty=True), runtime=runtime(params), dataset=info,
+    # a checkpoint resumes only this exact run: every param the stage declares, the configs built from them,
+    # the same network, images and code
+    key = run_key(params=stage_params(params, "difficulty", vars(args)), train=cfg,
+                  model=model_config(params, with_difficulty=True), runtime=runtime(params), dataset=info,
                   network=state, init=model.state_dict(), images=images, masks=masks)
     resume = Resume(f"difficulty-seed{seed}-{args.method}-{args.round}", key, "difficulty")
     result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"],

@@ -1,6 +1,6 @@
 """export: a step's picks as a task file an annotation tool imports as it is.
 
-    python stages/export.py --seed S --method M --round R --next N --format label_studio \
+    python stages/export.py --stage export@S-M-sK-label_studio \
         --prepared P --pool NEXT_POOL --scores SCORES --out DIR [--model difficulty.pt]
 
 After select, for the picks a person labels (oracle: human: those without a
@@ -39,9 +39,9 @@ LABELS = Path("labels/masks")  # where a person's masks go (the label stage read
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, with_next=True, pool="the next round's pool (JSON, with the ids this step `added`)",
+    parser = stage_parser(__doc__, with_next=True, kinds=("export", "export_deal"), pool="the next round's pool (JSON, with the ids this step `added`)",
                           scores="the scores the picks were selected by (scores.csv)", out="the folder to write")
-    parser.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="the annotation tool's task format")
+    parser.add_argument("--format", choices=EXPORT_FORMATS, help="by hand: the annotation tool's task format")
     parser.add_argument("--model", type=Path, help="a DEAL method's network with its difficulty branch (difficulty.pt): "
                         "the picks' difficulty maps go into the tasks")
     args = parse_stage_args(parser)

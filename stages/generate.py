@@ -24,7 +24,7 @@ def main() -> None:
     args = parse_stage_args(stage_parser(__doc__, per_round=False, with_prepared=False,
                                          out="the scenes' folder (params.yaml's dataset.path of the synthetic kind)"))
     SYNTHETIC = args.out
-    params = load_params(with_train_size=False)
+    params = load_params(with_train_size=False, disk=True)  # the first stage of a run: the disk it will fill
     data = params["dataset"]
     if data["kind"] != "synthetic":
         with atomic_dir(SYNTHETIC) as work:

@@ -15,7 +15,13 @@ The child is a fresh fork of a process that has imported modules but run no
 torch op (no thread pools yet), so it behaves as a newly started script.
 It never outlives its caller: the host SIGKILLs it when the calling script
 dies (as when dvc is killed), when the wrapped command ends and when the host
-is sent SIGTERM; the kernel SIGKILLs it when the host itself dies.
+is sent SIGTERM; the kernel SIGKILLs it when the host itself dies, and the
+wrapped command too (PR_SET_PDEATHSIG), so a killed `make repro` leaves no
+DVC starting stages. The socket is in Linux's abstract namespace (nothing
+left on disk by a killed host) and serves this user's processes only. Before
+`dvc repro|exp ...`, and after one that failed, the host repairs what killed
+DVC processes leave (stages/repair.py: a truncated dvc.lock, a killed
+`dvc exp run`'s detached HEAD and staged repro.dat), one line each.
 """
 
 from __future__ import annotations
@@ -23,17 +29,18 @@ from __future__ import annotations
 import array
 import json
 import os
+import secrets
 import select
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import traceback
 
 ENV = "DEAL_STAGE_HOST"
+PID_ENV = "DEAL_STAGE_HOST_PID"  # the host's pid: a stage that cannot reach it tells a dead host from none
 PRELOAD_ENV = "DEAL_STAGE_HOST_PRELOAD"
 # Third-party modules the stage scripts import, so a forked stage starts with
 # them loaded (torch's import is the largest fixed cost of a stage: bench/round.py).
@@ -60,31 +67,76 @@ _workers: dict[int, int] = {}  # pid -> pidfd of every worker not yet reaped
 _closing = False  # the wrapped command is done: fork no more workers
 
 
+def _address(name: str) -> str:
+    """$DEAL_STAGE_HOST as a socket address: `@name` is in Linux's abstract namespace (no file to leave
+    behind: it goes with the host, however the host dies)."""
+    return "\0" + name[1:] if name.startswith("@") else name
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dvc_above() -> bool:
+    """A live `dvc` process started this one (its parent, or the shell's parent): a stage of a DVC that
+    outlived the host on purpose (a `dvc queue start` worker), not of one the host took along."""
+    pid = os.getppid()
+    for _ in range(3):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                words = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if any(os.path.basename(w) == b"dvc" for w in words[:4]):  # dvc, python .../dvc, python -m dvc
+            return True
+        if pid <= 1:
+            return False
+        pid = parent
+    return False
+
+
 def delegate(script: str) -> None:
     """Run `script` in the host named by $DEAL_STAGE_HOST and exit with its status.
 
-    Returns (and the caller runs the script itself) when there is no host or
-    it cannot be reached, or inside the host's own child.
+    Returns (and the caller runs the script itself) when there is no host, or one cannot be reached
+    that is not known to be dead, or inside the host's own child. A stage whose host died
+    ($DEAL_STAGE_HOST_PID gone: a SIGKILLed `make repro`) stops instead: nobody would stop it.
     """
     path = os.environ.get(ENV)
     if not path or os.environ.get("DEAL_STAGE_HOST_CHILD"):
         return
     try:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(path)
+        conn.connect(_address(path))
     except OSError:
+        host = os.environ.get(PID_ENV, "")
+        if host.isdigit() and not _alive(int(host)) and not _dvc_above():
+            sys.exit(f"stages/host.py: the stage host (pid {host}) that started this command is gone; not running "
+                     f"{os.path.relpath(script)} without it (run `make repro` again)")
         return
     request = json.dumps(
         {"script": os.path.abspath(script), "argv": sys.argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}
     ).encode()
     fds = array.array("i", [0, 1, 2])
-    conn.sendmsg([struct.pack("!I", len(request)), request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-    reply = b""
-    while len(reply) < 4:
-        chunk = conn.recv(4 - len(reply))
-        if not chunk:
-            sys.exit("stages/host.py: the stage host stopped or died before the stage finished")
-        reply += chunk
+    gone = "stages/host.py: the stage host stopped or died before the stage finished"
+    try:
+        conn.sendmsg([struct.pack("!I", len(request)), request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        reply = b""
+        while len(reply) < 4:
+            chunk = conn.recv(4 - len(reply))
+            if not chunk:
+                sys.exit(gone)
+            reply += chunk
+    except OSError:  # it hung up first (it serves its own user's stages only)
+        sys.exit(gone)
     sys.exit(struct.unpack("!i", reply)[0])
 
 
@@ -176,6 +228,10 @@ def _watch(conn: socket.socket, pidfd: int) -> None:
 
 def _serve_one(conn: socket.socket) -> None:
     with conn:
+        # an abstract socket has no file permissions: serve this user's processes only
+        _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        if uid != os.getuid():
+            return
         request, fds = _recv_request(conn)
         host = os.getpid()
         with _lock:
@@ -284,6 +340,28 @@ def _sweep(command: list[str]) -> None:
             print(f"stages/host.py: could not remove stale temporaries ({exc})", file=sys.stderr)
 
 
+def _repair(command: list[str], after: bool = False) -> None:
+    """Before `dvc repro|exp ...`, and after one that failed: a lock a killed DVC cut short, and what a
+    killed `dvc exp run` left in git (stages/repair.py), each repaired with one line."""
+    args, folder = _dvc_subcommand(command)
+    if args[:1] not in (["repro"], ["exp"]):
+        return
+    try:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from repair import broken_locks, recover_experiment, restore_lock
+
+        for path, why in broken_locks(folder):
+            print(f"stages/host.py: {os.path.relpath(path)}: {why} (DVC was killed while it wrote it); "
+                  f"{restore_lock(path, folder)}", file=sys.stderr)
+        if args[:1] == ["exp"]:
+            done = recover_experiment(folder)
+            if done:
+                print(f"stages/host.py: a killed `dvc exp run` left git as it was mid-run: {'; '.join(done)}; its params "
+                      "stay in the workspace (git checkout params.yaml drops them)", file=sys.stderr)
+    except Exception as exc:  # never mask the command's own status or error
+        print(f"stages/host.py: could not check what killed DVC runs left ({exc})", file=sys.stderr)
+
+
 class _Terminated(Exception):
     pass
 
@@ -294,10 +372,11 @@ def main() -> int:
         print(USAGE, end="", file=sys.stdout if asked else sys.stderr)
         return 0 if asked else 2
     problems = _check_params(sys.argv[1:])
-    if problems:  # before DVC resolves dvc.yaml: an unsafe id never reaches a shell or a path
+    if problems:  # before DVC resolves dvc.yaml: an unsafe id never reaches a path DVC deletes
         for line in problems:
             print(f"error: {line}", file=sys.stderr)
         return 1
+    _repair(sys.argv[1:])
     import ctypes
     import importlib
 
@@ -338,20 +417,32 @@ def main() -> int:
     # wait for the command to stop, as a shell does, rather than SIGKILLing dvc
     # mid-way; its exit stops the workers below.
     signal.signal(signal.SIGINT, lambda signum, frame: None)
-    folder = tempfile.mkdtemp(prefix="deal-host-")
-    path = os.path.join(folder, "host.sock")
+    # in the abstract namespace: nothing on disk that a SIGKILLed host would leave behind
+    name = f"@deal-host-{os.getpid()}-{secrets.token_hex(8)}"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
+    listener.bind(_address(name))
     listener.listen(8)
-    threading.Thread(target=serve, args=(listener,), daemon=True).start()
+    host = os.getpid()
+
+    def die_with_host():
+        # In the command's process, between fork and exec: a SIGKILLed host (no cleanup of ours runs)
+        # takes DVC along, so DVC starts no stage after `make repro` has returned.
+        _die_with_parent()
+        if os.getppid() != host:  # the host died before prctl
+            os._exit(1)
+
     command = None
     try:
         try:
-            command = subprocess.Popen(sys.argv[1:], env={**os.environ, ENV: path})
+            command = subprocess.Popen(sys.argv[1:], env={**os.environ, ENV: name, PID_ENV: str(host)},
+                                       preexec_fn=die_with_host)
         except OSError as exc:
             print(f"stages/host.py: cannot run {sys.argv[1]!r} ({exc.strerror}); is the venv's bin on PATH "
                   "(make repro sets it)?", file=sys.stderr)
             return 127
+        # accepting from here on (after the fork above, which then ran in a process of one thread): a
+        # stage that connects earlier waits in the listen queue
+        threading.Thread(target=serve, args=(listener,), daemon=True).start()
         waiting = True
         if not terminated:
             command.wait()
@@ -372,9 +463,9 @@ def main() -> int:
                 command.kill()
                 command.wait()
         _sweep(sys.argv[1:])
+        if command is not None and command.returncode != 0:
+            _repair(sys.argv[1:], after=True)
         listener.close()
-        os.unlink(path)
-        os.rmdir(folder)
     if stopped:
         print(f"stages/host.py: stopped {stopped} stage(s) still running", file=sys.stderr)
     if terminated:

@@ -1,6 +1,6 @@
 """init: a seed's initial pool, and every method's round-0 pool, which is that pool (no torch).
 
-    python stages/init.py --seed S --prepared P --initial JSON --pools DIR
+    python stages/init.py --stage init@S --prepared P --initial JSON --pools DIR   # (or --seed S)
 
 The initial pool is drawn from the train split with the seed: each seed its
 own, and within a seed the same for every method, so that methods compare
@@ -26,9 +26,8 @@ from common import (  # noqa: E402
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, per_round=False, initial="the seed's initial pool (JSON) to write",
+    parser = stage_parser(__doc__, kinds=("init",), initial="the seed's initial pool (JSON) to write",
                           pools="the first round's folder of per-method pools to write")
-    parser.add_argument("--seed", type=int, required=True, help="the active-learning seed (one of params.yaml's seeds)")
     args = parse_stage_args(parser)
     params = load_params()
     seed = check_seed(params, args.seed)

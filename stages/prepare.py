@@ -5,7 +5,7 @@ the generate stage wrote into data/synthetic, or a real dataset's root
 outside the repository. That folder is a DVC dependency of this stage, so
 an edited image, mask or split list reruns it. It is indexed and validated
 (and the budget checked against its train split) before anything is
-decoded; every split is then decoded once, resized to dataset.size and
+decoded; every split is then decoded once, resized to dataset.resize and
 stored as uint8 arrays in data/prepared, which the other stages
 memory-map, with data/prepared/source.json saying where it came from. Each
 seed's initial pool is drawn from it by init@<seed>.
@@ -67,7 +67,7 @@ def main() -> None:
     from deal.data.base import DatasetError
     from deal.data.validate import validate
 
-    size = tuple(params["dataset"]["size"])
+    size = tuple(params["dataset"]["resize"])
     human = params["oracle"] == "human"
     try:
         dataset = open_dataset(params)
@@ -80,8 +80,9 @@ def main() -> None:
         unmasked = dataset.unmasked("train") if human else []
     except (DatasetError, FileNotFoundError, ValueError) as exc:
         fail(getattr(exc, "lines", None) or str(exc))
-    try:  # the budget against this train split, before anything is decoded or written
-        check_params(params, train_size=len(ids["train"]))
+    try:  # the budget against this train split, and the run's size, before anything is decoded or written
+        check_params(params, train_size=len(ids["train"]), counts={split: len(v) for split, v in ids.items()},
+                     num_classes=dataset.info.num_classes, disk=True)
     except ParamsError as exc:
         fail(exc.lines)
     initial = schedule(params, len(ids["train"]))[0]  # checked just above

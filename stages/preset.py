@@ -16,11 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deal.atomic import WriteError, write_text  # noqa: E402
-from deal.config import ParamsError, check_params  # noqa: E402
+from deal.config import ParamsError, ParamsReadError, check_params, parse_params, parse_value  # noqa: E402
 from deal.methods import split_lists  # noqa: E402
 
 
@@ -95,8 +93,12 @@ def main() -> int:
         print(f"error: {args.base}: already written from a preset; restore the defaults first (git checkout {args.base})",
               file=sys.stderr)
         return 1
-    preset = yaml.safe_load(args.preset.read_text()) or {}
-    params = merge(yaml.safe_load(args.base.read_text()), preset)
+    try:  # read as DVC reads params (YAML 1.2): what is checked is what the stages and DVC will see
+        preset = parse_params(args.preset.read_text())
+        params = merge(parse_params(args.base.read_text()), preset)
+    except ParamsReadError as exc:
+        print(f"error: {args.preset} or {args.base}: {exc}", file=sys.stderr)
+        return 1
     changes = dict(preset)  # what is written into params.yaml, in place
     if args.data:
         params["dataset"]["path"] = str(Path(args.data).resolve())
@@ -111,7 +113,11 @@ def main() -> int:
             print(f"error: --set {assignment}: not KEY=VALUE with a KEY that params.yaml has (e.g. dataset.test_split=val)",
                   file=sys.stderr)
             return 1
-        node[names[-1]] = yaml.safe_load(value)
+        try:
+            node[names[-1]] = parse_value(value)
+        except ParamsReadError as exc:
+            print(f"error: --set {assignment}: {exc}", file=sys.stderr)
+            return 1
         change = node[names[-1]]
         for name in reversed(names):
             change = {name: change}
@@ -135,7 +141,7 @@ def main() -> int:
     overlay(doc, changes)
     text = io.StringIO()
     rt.dump(doc, text)
-    if yaml.safe_load(text.getvalue()) != params:  # the document is what was validated
+    if parse_params(text.getvalue()) != params:  # the document is what was validated
         raise AssertionError("preset: the round-trip document differs from the validated params")
     write_text(args.out, header + text.getvalue())
     print(f"preset: {args.preset} -> {args.out}" + (f" (data {params['dataset']['path']})" if args.data else ""))

@@ -27,7 +27,7 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    Resume, atomic_dir, fail, load_params, read_json, read_npy, run_key, runtime, save_state, set_threads, stage_parser,
+    Resume, atomic_dir, fail, load_params, read_json, read_npy, run_key, runtime, save_state, set_threads, stage_params, stage_parser,
     train_config, write_json,
 )
 
@@ -93,8 +93,9 @@ def main() -> None:
     config = ModelConfig(num_classes=classes, width_mult=m["width_mult"], head_channels=m["head_channels"],
                          difficulty=False, pretrained=m["pretrained"])
     model = build_model(config, seed=p["seed"])
-    key = run_key(pretrain=p, train=cfg, model=config, runtime=runtime(params), inputs=inputs, targets=targets,
-                  init=model.state_dict())
+    # every param the stage declares (train.crop, scale and flip among them), the configs, inputs and code
+    key = run_key(params=stage_params(params, "pretrain"), pretrain=p, train=cfg, model=config, runtime=runtime(params),
+                  inputs=inputs, targets=targets, init=model.state_dict())
     resume = Resume("pretrain", key, "pretrain")
     steps_per_epoch = max(1, len(data) // cfg.batch_size)
     print(f"pretrain: {p['method']} on {len(data)} images at {size[0]}x{size[1]}, {cfg.epochs} epochs "

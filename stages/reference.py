@@ -7,6 +7,8 @@ that no reference was computed, and the report draws no dashed line. When
 the test split doubles as validation, the last epoch's weights are kept, as
 in the train stage (reference.json says which). With train.nproc (x train.nnodes) > 1
 it trains and evaluates under torchrun, as the train and evaluate stages; rank 0 writes.
+An interrupted training resumes from its last-epoch checkpoint (runs/.resume/reference.pt)
+only if it is the same run, as the train stage's.
 """
 
 import sys
@@ -18,8 +20,8 @@ from host import delegate  # noqa: E402
 delegate(__file__)
 
 from common import (  # noqa: E402
-    checkpoint_rule, dataset_info, distribute, load_params, load_split, model_config, parse_stage_args, set_threads, stage_parser,
-    start_from_pretrained, train_config, write_json,
+    Resume, checkpoint_rule, dataset_info, distribute, load_params, load_split, model_config, parse_stage_args, run_key, runtime,
+    set_threads, stage_params, stage_parser, start_from_pretrained, train_config, write_json,
 )
 
 
@@ -32,10 +34,10 @@ def main() -> None:
         write_json(out, {"computed": False})
         print("reference: not computed (set reference.train: true for the full-data line)")
         return
-    rank, _ = distribute(params, __file__)
+    rank, world = distribute(params, __file__)
     from deal.data.memory import InMemorySegmentation
     from deal.data.transforms import train_transforms
-    from deal.distributed import finish
+    from deal.distributed import finish, from_main  # rank 0's checkpoint for every rank: only rank 0 writes it
     from deal.models import build_model
     from deal.training import evaluate, train
 
@@ -47,9 +49,18 @@ def main() -> None:
     val_set, checkpoint = checkpoint_rule()  # as the train stage
     seed = params["reference"]["seed"]
     cfg = train_config(params, "segmentation", len(train_set), seed=seed)
-    model = build_model(model_config(params, with_difficulty=False), seed=seed)
+    config = model_config(params, with_difficulty=False)
+    model = build_model(config, seed=seed)
     start_from_pretrained(model, args.pretrained)
-    result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set)
+    # the run's longest training resumes too, and only this exact run (as the train stage's key: init holds the
+    # pretrained weights it starts from)
+    key = run_key(params=stage_params(params, "reference"), train=cfg, model=config, seed=seed, runtime=runtime(params),
+                  dataset=info, images=train_set.images, masks=train_set.masks,
+                  val=val_set.images if val_set is not None else None,
+                  val_masks=val_set.masks if val_set is not None else None, init=model.state_dict(), world=world)
+    resume = Resume("reference", key, "reference")
+    result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set,
+                   resume=from_main(resume.load), save_last=resume.save)
     scores = evaluate(model, InMemorySegmentation(*load_split("test")), num_classes=info["num_classes"],
                       void_index=info["void_index"], cfg=cfg)
     if rank != 0:
@@ -58,6 +69,7 @@ def main() -> None:
     write_json(out, {"computed": True, "labeled": len(train_set), "miou": scores["miou"],
                      "pixel_accuracy": scores["pixel_accuracy"], "best_epoch": result.best_epoch,
                      "checkpoint": checkpoint})
+    resume.done()  # only once the output is written
     finish()
     print(f"reference: all {len(train_set)} train images: test mIoU {scores['miou']:.4f} ({checkpoint})")
 

@@ -28,7 +28,7 @@ from common import (  # noqa: E402
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, pool="the round's pool (JSON)", out="the scores to write (scores.csv)")
+    parser = stage_parser(__doc__, kinds=("score", "score_deal"), pool="the round's pool (JSON)", out="the scores to write (scores.csv)")
     parser.add_argument("--model", type=Path, help="the round's network: model.pt, or difficulty.pt for a DEAL method "
                         "(every method but those that score from nothing)")
     args = parse_stage_args(parser)

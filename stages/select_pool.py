@@ -32,7 +32,7 @@ def draw_gallery(args, seed, chosen: list[str], scores: dict) -> None:
 
 def main() -> None:
     args = parse_stage_args(stage_parser(
-        __doc__, with_next=True, pool="the round's pool (JSON)", scores="its scores (scores.csv)",
+        __doc__, with_next=True, kinds=("select",), pool="the round's pool (JSON)", scores="its scores (scores.csv)",
         out="the next round's pool to write (JSON)", gallery="the figure of the selected images to write (PNG)"))
     params = load_params()
     seed = check_seed(params, args.seed)

@@ -1,11 +1,12 @@
 """train: the segmentation network (and, joint DEAL, its difficulty branch) on a labeled pool.
 
-    python stages/train.py --seed S --initial KIND --prepared P --pool POOL --out DIR
+    python stages/train.py --stage train_initial@S-KIND --prepared P --pool POOL --out DIR
         # a round-0 model of seed S shared by methods: DIR/model.pt and DIR/train.json
-    python stages/train.py --seed S --method M --round R --prepared P --pool POOL --labels NPY \
-        --initial-models DIR --model MODEL --record JSON     # round R of method M, seed S
+    python stages/train.py --stage train@S-M-rK --prepared P --pool POOL --labels NPY \
+        --initial-models DIR --model MODEL --record JSON     # round K of method M, seed S
 
-(dvc.yaml and rounds/train/dvc.yaml spell the paths.)
+(dvc.yaml and rounds/train/dvc.yaml spell the paths; under DVC the stage is $DVC_STAGE,
+and --seed S --initial KIND or --seed S --method M --round R name it too.)
 
 Round 0, as published: every baseline starts from one plain segmentation
 network (KIND segmentation) and every DEAL method, with deal.mode joint,
@@ -36,7 +37,8 @@ delegate(__file__)
 from common import (  # noqa: E402
     Resume, atomic_dir, check_pam_backward, check_seed, checkpoint_rule, copy_file, dataset_info, distribute, fail, load_labeled,
     load_params, load_split, model_config, start_from_pretrained,
-    pam_backward_record, read_pool, round_index, run_key, runtime, save_state, parse_stage_args, set_threads, stage_parser, train_config,
+    pam_backward_record, read_pool, round_index, run_key, runtime, save_state, parse_stage_args, set_threads, stage_parser,
+    stage_params, train_config,
     write_json,
 )
 from deal.config import INITIAL_MODELS, initial_model, initial_models_trained, training_mode  # noqa: E402
@@ -58,22 +60,21 @@ def adopt_initial(params: dict, seed: int, method: str, initial_models: Path, mo
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, per_round=False, pool="the labeled pool to train on (JSON)")
-    parser.add_argument("--seed", type=int, required=True, help="the active-learning seed (one of params.yaml's seeds)")
-    parser.add_argument("--initial", choices=INITIAL_MODELS, help="train the seed's shared round-0 model of this kind")
-    parser.add_argument("--out", type=Path, help="with --initial: the folder to write (model.pt, train.json)")
-    parser.add_argument("--method")
-    parser.add_argument("--round")
+    parser = stage_parser(__doc__, kinds=("train", "train_initial"), pool="the labeled pool to train on (JSON)")
+    parser.add_argument("--initial", dest="kind", choices=INITIAL_MODELS,
+                        help="by hand: train the seed's shared round-0 model of this kind")
+    parser.add_argument("--out", type=Path, help="round 0's shared model: the folder to write (model.pt, train.json)")
     parser.add_argument("--labels", type=Path, help="the pool's masks drawn by a person (.labels.npy, the label stage's)")
     parser.add_argument("--initial-models", type=Path, help="the seed's round-0 models' folder (round 0 adopts one)")
-    parser.add_argument("--model", type=Path, help="the network to write (with --method and --round)")
+    parser.add_argument("--model", type=Path, help="the network to write (a round's training)")
     parser.add_argument("--record", type=Path, help="its train.json to write")
     parser.add_argument("--pretrained", type=Path, required=True, help="the pretrain stage's folder (its weights start the network)")
     args = parse_stage_args(parser)
-    if args.initial is not None and (args.out is None or args.method or args.round):
-        parser.error("--initial KIND goes with --out DIR (and no --method or --round)")
-    if args.initial is None and None in (args.method, args.round, args.labels, args.initial_models, args.model, args.record):
-        parser.error("give --initial KIND --out DIR, or --method, --round, --labels, --initial-models, --model and --record")
+    args.initial = args.kind  # train_initial@<seed>-<kind>: the seed's shared round-0 model of that kind
+    if args.initial is not None and args.out is None:
+        parser.error("a shared round-0 model (train_initial) needs --out DIR")
+    if args.initial is None and None in (args.labels, args.initial_models, args.model, args.record):
+        parser.error("a round's training needs --labels, --initial-models, --model and --record")
     params = load_params()
     seed = check_seed(params, args.seed)
     spec = lookup(args.method) if args.method else None
@@ -120,8 +121,10 @@ def main() -> None:
         check_pam_backward(params, info["num_classes"])
 
     stage = f"seed{seed}-initial-{args.initial}" if args.initial else f"seed{seed}-{args.method}-{args.round}"
-    # a checkpoint resumes only this exact run: same configs, same images, same code
-    key = run_key(train=cfg, model=config, mode=mode, options=options, seed=seed, runtime=runtime(params),
+    # a checkpoint resumes only this exact run: every param the stage declares (so DVC reruns it for), the
+    # configs built from them, the same images and weights, the same code
+    key = run_key(params=stage_params(params, args.stage_kind, vars(args)), train=cfg, model=config, mode=mode,
+                  options=options, seed=seed, runtime=runtime(params),
                   dataset=info, images=images, masks=masks, val=val_set.images if val_set is not None else None,
                   val_masks=val_set.masks if val_set is not None else None, init=model.state_dict(), world=world)
     resume = Resume(stage, key, "train")

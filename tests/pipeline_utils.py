@@ -71,13 +71,15 @@ def target(stage: str) -> str:
 
 def stage_argv(root: Path, stage: str) -> list[str]:
     """The command of `stage` (as `target` names it) as DVC ran it in `root`: its dvc.lock entry,
-    where dvc.yaml spelled the paths. For running one stage's script by hand."""
+    where dvc.yaml spelled the paths, and the stage's name, which DVC passes in $DVC_STAGE.
+    For running one stage's script by hand."""
     import shlex
 
     file, _, name = target(stage).rpartition(":")
     lock = root / (Path(file).parent if file else Path(".")) / "dvc.lock"
     cmd = yaml.safe_load(lock.read_text())["stages"][name or stage]["cmd"]
-    return shlex.split(cmd)[1:]  # without `python`
+    argv = shlex.split(cmd)[1:]  # without `python`
+    return argv + ["--stage", name or stage] if "@" in (name or stage) else argv  # a matrix stage
 
 
 def repro(root: Path, *args: str) -> list[str]:
@@ -92,15 +94,17 @@ def tiny_params(params: dict, methods=("random", "entropy", "deal_de"), rounds: 
     """A config that runs the whole pipeline in about a minute on 2 cores (a seed)."""
     params["seeds"] = list(seeds)
     params["baseline_ref"] = "random" if "random" in methods else None
-    params["dataset"].update(size=[32, 32], synthetic={"height": 32, "width": 32, "train": 40, "val": 8, "test": 16,
-                                                       "conditions": "none"})
+    params["dataset"].update(resize=[32, 32], synthetic={"height": 32, "width": 32, "train": 40, "val": 8, "test": 16,
+                                                         "conditions": "none"})
     params["budget"] = {"initial": 8, "batch": 4}
     params["methods"] = list(methods)
     params.update(split_lists(methods))  # baselines and deal_methods, from the method table
     params["rounds"] = [{"id": f"r{i}"} for i in range(rounds)]
     params["steps"] = [{"cur": f"r{i}", "next": f"r{i + 1}"} for i in range(rounds - 1)]
     params["model"].update(width_mult=0.35, head_channels=32)
-    params["train"].update(iterations=6, batch_size=4, val_every=2, crop=[32, 32])
+    # one thread a stage: `make test` runs two tests at once on two cores, and torch spinning two threads
+    # per stage on cores busy with the other test made the tiny stages several times slower
+    params["train"].update(iterations=6, batch_size=4, val_every=2, crop=[32, 32], threads=1)
     params["deal"].update(grid=[8, 8], iterations=4)
 
 
@@ -127,3 +131,32 @@ def clone_run(root: Path, dest: Path) -> Path:
                 shutil.copy2(path, target)
     run([str(BIN / "dvc"), "checkout", "-q"], dest)
     return dest
+
+
+def host(root: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """`make repro`'s command line: `python stages/host.py dvc ARGS` (the host checks params first)."""
+    return run([str(BIN / "python"), "stages/host.py", str(BIN / "dvc"), *args], root, check=check)
+
+
+def kill_when(command: list[str], cwd: Path, condition, timeout: float = 300) -> bool:
+    """Run `command` in its own session and SIGKILL the whole session as soon as `condition()` holds;
+    True if it held before the command ended by itself."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(command, cwd=cwd, env=env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if condition():
+                return True
+            assert time.monotonic() < deadline, f"{' '.join(command)} still running after {timeout} s"
+            time.sleep(0.001)
+        return condition()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()

@@ -206,7 +206,7 @@ def test_values_are_checked_for_type_and_range():
         p["method_cfg"]["qbc"]["passes"] = 0
 
     assert problems(bad) == [
-        "params.yaml: seeds: 'zero'; a list of ints >= 0, e.g. [0] or [0, 1, 2, 3, 4] (each seed draws its own "
+        "params.yaml: seeds: 'zero'; a list of ints in [0, 2147483647], e.g. [0] or [0, 1, 2, 3, 4] (each seed draws its own "
         "initial pool and trains its own round-0 models)",
         "params.yaml: model.width_mult: 0; a number > 0",
         "params.yaml: train.epochs: -2; an int >= 1 (passes over the labeled pool a round)",
@@ -268,7 +268,7 @@ def test_seeds_baseline_and_nesterov_are_checked():
     def old_seed(p):
         p["seed"] = 1
     assert problems(old_seed) == ["params.yaml: seed: unknown key; did you mean 'seeds'?"]
-    assert problems(lambda p: p.update(seeds=[]))[0].startswith("params.yaml: seeds: []; a list of ints >= 0")
+    assert problems(lambda p: p.update(seeds=[]))[0].startswith("params.yaml: seeds: []; a list of ints in [0, 2147483647]")
     assert problems(lambda p: p.update(seeds=[0, True]))[0].startswith("params.yaml: seeds: [0, true]; a list of ints")
     assert problems(lambda p: p.update(baseline_ref="qbc")) == [
         "params.yaml: baseline_ref: 'qbc'; the method every other one is compared with, paired by seed: "

@@ -76,7 +76,7 @@ def problems(p) -> list[str]:
 
 def test_launch_params_are_checked_with_one_line_each():
     assert problems(params(nproc=2)) == []
-    assert problems(params(nproc=0)) == ["params.yaml: train.nproc: 0; an int >= 1 (processes per machine; more than 1 "
+    assert problems(params(nproc=0)) == ["params.yaml: train.nproc: 0; an int in [1, 1024] (processes per machine; more than 1 "
                                          "runs the stage under torchrun)"]
     assert problems(params(sync_bn="yes")) == ["params.yaml: train.sync_bn: 'yes'; true or false"]
     [line] = problems(params(nproc=3))

@@ -73,7 +73,7 @@ BAD_PARAMS = {
     "zero batch": (lambda p: p["train"].update(batch_size=0), "params.yaml: train.batch_size: 0; an int >= 1"),
     "unknown device": (lambda p: p["train"].update(device="tpu"), "params.yaml: train.device: 'tpu'; auto"),
     "lr not a number": (lambda p: p["train"].update(lr="fast"), "params.yaml: train.lr: 'fast'; a number > 0"),
-    "seed not an int": (lambda p: p.update(seeds=[0, "zero"]), "params.yaml: seeds: [0, 'zero']; a list of ints >= 0"),
+    "seed not an int": (lambda p: p.update(seeds=[0, "zero"]), "params.yaml: seeds: [0, 'zero']; a list of ints in [0, 2147483647]"),
     "shell in a seed": (lambda p: p.update(seeds=["0$(touch PWNED)"]), "params.yaml: seeds: ['0$(touch PWNED)']"),
     "seed listed twice": (lambda p: p.update(seeds=[0, 1, 0]), "params.yaml: seeds: [0, 1, 0] lists a seed twice"),
     "typo key": (lambda p: p["train"].update(epoch=3), "params.yaml: train.epoch: unknown key; did you mean 'epochs'?"),

@@ -1,9 +1,11 @@
 """The stage host runs a script as if started directly: argv, cwd, env, streams, exit status."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -220,3 +222,102 @@ def test_forked_stages_import_the_project_afresh_and_the_host_preloads_only_thir
     refused = subprocess.run([sys.executable, str(REPO / "stages" / "host.py"), "true"], cwd=tmp_path, capture_output=True,
                              text=True, env={**env, "DEAL_STAGE_HOST_PRELOAD": "yaml,deal.models"})
     assert refused.returncode != 0 and "a module of this project" in refused.stderr
+
+
+# A SIGKILLed host (as `make repro` killed) can run no cleanup of its own: whatever it started must still
+# stop, and it must leave nothing behind. The fake dvc runs two stages one after the other, as DVC does.
+TWO_STAGES = """
+import subprocess, sys, time
+out = sys.argv[1]
+first = subprocess.run([sys.executable, {stage!r}, out + "-1"])
+with open(out + ".between", "w") as f:  # DVC's own work between two stages (hashes, lock)
+    f.write("x")
+time.sleep(2)
+subprocess.run([sys.executable, {stage!r}, out + "-2"])
+"""
+
+
+def test_a_killed_host_takes_dvc_along_and_no_later_stage_runs(tmp_path):
+    stage = tmp_path / "stage.py"
+    stage.write_text(STAGE.format(stages=str(REPO / "stages")))
+    fake_dvc = tmp_path / "fake_dvc.py"
+    fake_dvc.write_text(TWO_STAGES.format(stage=str(stage)))
+    out = tmp_path / "out"
+    before = set(Path(tempfile.gettempdir()).glob("deal-host-*"))
+    host = subprocess.Popen([sys.executable, str(REPO / "stages" / "host.py"), sys.executable, str(fake_dvc), str(out)],
+                            cwd=tmp_path, start_new_session=True, env={**os.environ, **NO_PRELOAD},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: (tmp_path / "out-1.worker").exists(), 120), "no first stage"
+        worker = int((tmp_path / "out-1.worker").read_text())
+        os.kill(host.pid, signal.SIGKILL)  # `make repro` returns 137 here
+        host.wait(60)
+        # everything it started stops: the worker (PR_SET_PDEATHSIG), its client (EOF), and DVC itself,
+        # which would otherwise start the next stage, with no host to stop it
+        assert wait_until(lambda: not alive(worker))
+        assert not wait_until(lambda: (tmp_path / "out.between").exists(), 5), "dvc went on without its host"
+        assert not (tmp_path / "out-2.worker").exists() and not (tmp_path / "out-2").exists()
+        # and the host's socket went with it: nothing under the temporary folder
+        assert set(Path(tempfile.gettempdir()).glob("deal-host-*")) == before
+    finally:
+        try:
+            os.killpg(host.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_stage_whose_host_died_does_not_run_alone(tmp_path):
+    script = tmp_path / "stage.py"
+    script.write_text(SCRIPT.format(stages=str(REPO / "stages")))
+    dead = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True).stdout.strip()
+    env = {"PATH": "/usr/bin:/bin", "DEAL_STAGE_HOST": "@deal-host-gone", "DEAL_STAGE_HOST_PID": dead}
+    done = subprocess.run([sys.executable, str(script), "0"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 1 and "ran" not in done.stdout
+    assert done.stderr.strip() == (f"stages/host.py: the stage host (pid {dead}) that started this command is gone; "
+                                   "not running stage.py without it (run `make repro` again)")
+
+
+PEER = """
+import os, sys
+sys.path.insert(0, {stages!r})
+from host import delegate
+delegate(__file__)
+print("ran", os.environ.get("DEAL_STAGE_HOST_CHILD", "direct"), os.getuid())
+"""
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="connecting as another user needs root")
+def test_the_host_serves_only_its_own_user():
+    """Its socket is in the abstract namespace, which has no file permissions: any local user can connect,
+    and the host, which would run the stage as its own user, serves only its own (SO_PEERCRED)."""
+    folder = Path(tempfile.mkdtemp(prefix="deal-peer-"))
+    try:
+        folder.chmod(0o755)
+        script = folder / "stage.py"
+        script.write_text(PEER.format(stages=str(REPO / "stages")))
+        script.chmod(0o644)
+        name = folder / "name"
+        host = subprocess.Popen([sys.executable, str(REPO / "stages" / "host.py"), "bash", "-c",
+                                 f"echo $DEAL_STAGE_HOST > {name}; sleep 60"], start_new_session=True,
+                                env={**os.environ, **NO_PRELOAD})
+        try:
+            assert wait_until(lambda: name.exists() and name.read_text().strip(), 60)
+            env = {"PATH": "/usr/bin:/bin", "DEAL_STAGE_HOST": name.read_text().strip()}
+            mine = subprocess.run([sys.executable, str(script)], cwd=folder, capture_output=True, text=True, env=env)
+            assert mine.stdout.strip() == "ran 1 0", mine.stderr  # forked by the host
+            # the stage's client needs the standard library alone: the system's python, which any user may run
+            other_python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+            try:
+                other = subprocess.run([other_python, str(script)], cwd=folder, capture_output=True, text=True,
+                                       env=env, user=65534, group=65534)
+            except PermissionError as exc:
+                pytest.skip(f"user 65534 cannot run a python here ({exc})")
+            if "Permission denied" in other.stderr:
+                pytest.skip(f"user 65534 cannot read the stage script: {other.stderr.strip()[:200]}")
+            assert other.returncode == 1 and "ran" not in other.stdout
+            assert "the stage host stopped or died before the stage finished" in other.stderr
+        finally:
+            os.killpg(host.pid, signal.SIGKILL)
+            host.wait()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

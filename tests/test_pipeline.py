@@ -207,7 +207,7 @@ def test_tiny_camvid_run(tmp_path):
 
     def camvid(params):
         tiny_params(params, methods=("random", "deal_ds"), rounds=2)
-        params["dataset"].update(kind="camvid", path=str(CAMVID), test_split="val", size=[32, 48])
+        params["dataset"].update(kind="camvid", path=str(CAMVID), test_split="val", resize=[32, 48])
         params["train"]["crop"] = [32, 48]
         params["reference"]["train"] = True
 

@@ -19,7 +19,7 @@ def test_there_are_presets_for_both_datasets():
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
 def test_preset_writes_valid_params(preset, tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    data = tmp_path / "data"
+    data = tmp_path / "camvid"  # not ./data: that is where the pipeline writes (dataset.path may not overlap it)
     data.mkdir()
     done = subprocess.run([sys.executable, str(REPO / "stages" / "preset.py"), str(preset), "--data", str(data)],
                           cwd=tmp_path, capture_output=True, text=True)
