@@ -294,7 +294,7 @@ def main() -> None:
         for task, (p, ids, steps, seed, _, pretrained) in zip(tasks, work):
             record(task, train_one(p, ids, steps, seed, test_set, pretrained))
     table, gains, merit = summary(rows, args.plateau_gain)
-    dataset = f"{params['dataset']['kind']} {tuple(params['dataset']['size'])}"
+    dataset = f"{params['dataset']['kind']} {tuple(params['dataset']['resize'])}"
     print()
     print(printed(table, gains, merit, f"{args.name} ({dataset})", sizes, args.pool_seeds, where))
     if args.figure:

@@ -17,7 +17,7 @@ All of them are checked before anything is written: a missing mask stops the
 round with one line (how many, the first ids, where they go), a mask of the
 wrong size or with a value that is neither a class nor void stops it naming
 the file; masks of images this pool did not ask for are reported and left
-out. The answers are resized to dataset.size as prepare resizes masks and
+out. The answers are resized to dataset.resize as prepare resizes masks and
 written as one array (rows in sorted id order), with a record of each mask's
 file and sha256.
 """
