@@ -14,6 +14,7 @@ session adds seeds without rerunning the finished ones:
     python stages/study.py collect studies/camvid-seeds                                  # their rows in, then assemble
     python stages/study.py assemble studies/camvid-seeds                                 # the tables from the files alone
     python stages/study.py run studies/camvid-seeds --seeds 0 1 2 --data /data/CamVid    # setup, repro, collect per seed
+    python stages/study.py run studies/camvid-seeds --seeds 0 --replace --data ...       # rerun a seed it holds
 
 A new study: write params.yaml (make preset ...); `run` (or `collect` after a
 first run) writes the recipe from it.
@@ -458,6 +459,14 @@ def run(args) -> None:
     """Each seed in turn: setup, `dvc repro` beside the stage host, collect (a seed's results are in
     the study, ready to commit, as soon as it is done; an interrupted seed reruns from DVC's cache)."""
     study = Path(args.study)
+    # a seed already in the study is refused before its repro, not by collect after it (minutes later);
+    # --replace reruns it and overwrites its numbers where they differ (identical ones keep their record)
+    listed = read_manifest(study, required=False)
+    present = [seed for seed in args.seeds if str(seed) in listed or (study / f"seed{seed}.csv").is_file()]
+    if present and not args.replace:
+        fail(f"{study}: seed{'s' * (len(present) > 1)} {', '.join(map(str, present))} already in the study; "
+             f"leave {'them' if len(present) > 1 else 'it'} out of --seeds, or pass --replace to rerun "
+             f"{'them' if len(present) > 1 else 'it'} here and overwrite the numbers")
     if not (study / "recipe.yaml").is_file():  # a new study: params.yaml (make preset ...) is its recipe
         recipe = recipe_of(load_params())
         seed_params(recipe, args.seeds, args.data)  # checked before the recipe is written
@@ -469,10 +478,11 @@ def run(args) -> None:
         done = subprocess.run([sys.executable, str(Path(__file__).parent / "host.py"), venv_dvc(), "repro"])
         if done.returncode != 0:
             again = " ".join(["python stages/study.py run", str(study), "--seeds", *map(str, args.seeds[i:])]
-                             + (["--data", args.data] if args.data else []) + (["--mixed"] if args.mixed else []))
+                             + (["--data", args.data] if args.data else []) + (["--mixed"] if args.mixed else [])
+                             + (["--replace"] if args.replace else []))
             fail(f"dvc repro of seed {seed} failed (exit {done.returncode}); fix it and rerun `{again}`")
         elapsed = time.monotonic() - start
-        collect(argparse.Namespace(study=args.study, replace=False, mixed=args.mixed))
+        collect(argparse.Namespace(study=args.study, replace=args.replace, mixed=args.mixed))
         manifest = read_json(study / "seeds.json")
         manifest[str(seed)].setdefault("repro_s", round(elapsed))  # a seed already in the study keeps its time
         write_json(study / "seeds.json", manifest)
@@ -498,6 +508,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", required=True)
     p.add_argument("--data", help="the dataset's root on this machine (dataset.path)")
     p.add_argument("--mixed", action="store_true", help="as collect's --mixed")
+    p.add_argument("--replace", action="store_true",
+                   help="rerun seeds already in the study and overwrite their numbers (else they are refused "
+                        "before anything runs)")
     args = parser.parse_args()
     {"setup": setup, "collect": collect, "assemble": assemble, "run": run}[args.command](args)
 
