@@ -104,8 +104,9 @@ def train_one(params: dict, ids: list[str], steps: int, seed: int, test_set, pre
     run = copy.deepcopy(params)
     run["train"]["iterations"] = steps
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
-    train_set = InMemorySegmentation(*load_split("train", ids), transform=augment)
-    cfg = train_config(run, "segmentation", len(train_set), seed=seed)
+    images, masks = load_split("train", ids)
+    train_set = InMemorySegmentation(images, masks, transform=augment)
+    cfg = train_config(run, "segmentation", len(train_set), seed=seed, masks=masks)
     model = build_model(model_config(run, with_difficulty=False), seed=seed)
     start_from_pretrained(model, pretrained)
     start = time.perf_counter()

@@ -160,6 +160,7 @@ SECTIONS = {
         "average": choice("none", "swa", "ema"),
         "average_start": number(0, 1, high_open=True, why=" (the fraction of a run's steps before weight averaging starts)"),
         "ema_decay": number(0, 1, low_open=True, high_open=True),
+        "class_weights": choice("none", "median_frequency"),
         "precision": choice(*PRECISIONS),
         "device": device(),
         "num_workers": integer(0, 256),

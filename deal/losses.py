@@ -6,9 +6,33 @@ import torch
 import torch.nn.functional as F
 
 
-def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, void_index: int) -> torch.Tensor:
-    """Pixel cross-entropy with void ignored (`L_seg`)."""
-    return F.cross_entropy(logits.float(), target, ignore_index=void_index)
+def segmentation_loss(
+    logits: torch.Tensor, target: torch.Tensor, void_index: int, class_weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Pixel cross-entropy with void ignored (`L_seg`); `class_weights` weighs each class's pixels
+    (the mean is then over the weights of the batch's pixels, as torch's weighted cross-entropy)."""
+    return F.cross_entropy(logits.float(), target, weight=class_weights, ignore_index=void_index)
+
+
+def median_frequency_weights(masks: torch.Tensor, num_classes: int, void_index: int) -> tuple[float, ...]:
+    """Median frequency balancing (Eigen and Fergus, ICCV 2015; SegNet's weights on CamVid,
+    Badrinarayanan et al., TPAMI 2017): `w_c = median(f) / f_c`, where `f_c` is the pixels of class c over
+    the labelled (non-void) pixels of the images that hold c, the median over the classes present. A class
+    no mask holds gets weight 0: it has no pixel to weigh. `masks`: N x H x W class ids."""
+    flat = masks.reshape(masks.shape[0], -1).long()
+    bins = max(num_classes, void_index + 1)
+    counts = torch.stack([torch.bincount(m, minlength=bins)[:num_classes] for m in flat]).double()  # N x C
+    labelled = counts.sum(1, keepdim=True)  # void left out
+    present = counts > 0
+    class_pixels = counts.sum(0)
+    image_pixels = (labelled * present).sum(0)
+    held = class_pixels > 0
+    if not held.any():
+        raise ValueError("median frequency weights: the masks hold no labelled pixel")
+    freq = torch.where(held, class_pixels / image_pixels.clamp_min(1), torch.zeros_like(class_pixels))
+    median = freq[held].median()  # torch: the lower of the two middle values for an even count
+    weights = torch.where(held, median / freq.clamp_min(1e-12), torch.zeros_like(freq))
+    return tuple(float(w) for w in weights)
 
 
 @torch.no_grad()
@@ -70,9 +94,10 @@ def deal_loss(
     lambda_dif: float = 1.0,
     difficulty_loss: str = "weighted_bce",
     void_as_correct: bool = False,
+    class_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """`L = L_seg + lambda * L_dif`; returns the total and its detached parts."""
-    seg = segmentation_loss(logits, target, void_index)
+    seg = segmentation_loss(logits, target, void_index, class_weights)
     parts = {"loss_seg": seg.detach()}
     if difficulty_logits is None:
         return seg, parts

@@ -68,6 +68,9 @@ class TrainConfig:
     average: str = "none"  # none | swa | ema
     average_start: float = 0.5
     ema_decay: float = 0.99
+    # one weight per class for L_seg (deal.losses.median_frequency_weights of the labelled pool), or None:
+    # every pixel weighs the same (published)
+    class_weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -367,12 +370,13 @@ def train(
 
 
 def _loss(out, masks: torch.Tensor, cfg: TrainConfig, void_index: int):
+    weights = None if cfg.class_weights is None else torch.tensor(cfg.class_weights, device=masks.device)
     if cfg.mode == "segmentation":
-        return deal_loss(out.logits, None, masks, void_index)
+        return deal_loss(out.logits, None, masks, void_index, class_weights=weights)
     if cfg.mode == "joint":
         return deal_loss(
             out.logits, out.difficulty_logits, masks, void_index,
-            cfg.lambda_dif, cfg.difficulty_loss, cfg.void_as_correct,
+            cfg.lambda_dif, cfg.difficulty_loss, cfg.void_as_correct, weights,
         )
     # decoupled: the frozen network's own errors are the targets
     errors, valid = error_mask(out.logits, masks, void_index, cfg.void_as_correct)

@@ -692,8 +692,9 @@ def pam_backward_record(params: dict, model) -> dict:
     return {"param": params["deal"]["pam_backward"], "ran": ran}
 
 
-def train_config(params: dict, mode: str, train_size: int, epochs: int | None = None, seed: int = 0):
-    """The TrainConfig of a stage; `train.iterations` (if set) fixes the SGD steps per round."""
+def train_config(params: dict, mode: str, train_size: int, epochs: int | None = None, seed: int = 0, masks=None):
+    """The TrainConfig of a stage; `train.iterations` (if set) fixes the SGD steps per round. A training
+    gives its labelled `masks`: with train.class_weights median_frequency they weigh the classes."""
     from deal.training import TrainConfig
 
     t, d = params["train"], params["deal"]
@@ -726,7 +727,20 @@ def train_config(params: dict, mode: str, train_size: int, epochs: int | None = 
         average=t["average"],
         average_start=t["average_start"],
         ema_decay=t["ema_decay"],
+        class_weights=class_weights(params, masks),
     )
+
+
+def class_weights(params: dict, masks) -> tuple[float, ...] | None:
+    """train.class_weights of the labelled `masks` (None: unweighted, or no masks: not a training)."""
+    if params["train"].get("class_weights", "none") == "none" or masks is None:
+        return None
+    import torch
+
+    from deal.losses import median_frequency_weights
+
+    info = dataset_info()
+    return median_frequency_weights(torch.as_tensor(masks), info["num_classes"], info["void_index"])
 
 
 def check_device(name: str) -> None:

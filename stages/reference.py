@@ -45,10 +45,11 @@ def main() -> None:
     info = dataset_info()
     t = params["train"]
     augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
-    train_set = InMemorySegmentation(*load_split("train"), transform=augment)
+    images, masks = load_split("train")
+    train_set = InMemorySegmentation(images, masks, transform=augment)
     val_set, checkpoint = checkpoint_rule()  # as the train stage
     seed = params["reference"]["seed"]
-    cfg = train_config(params, "segmentation", len(train_set), seed=seed)
+    cfg = train_config(params, "segmentation", len(train_set), seed=seed, masks=masks)
     config = model_config(params, with_difficulty=False)
     model = build_model(config, seed=seed)
     start_from_pretrained(model, args.pretrained)

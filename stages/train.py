@@ -112,7 +112,7 @@ def main() -> None:
     train_set = InMemorySegmentation(images, masks, transform=augment)
     val_set, checkpoint = checkpoint_rule()
     held_out = val_set is not None
-    cfg = train_config(params, "segmentation" if learning_loss else mode, len(train_set), seed=seed)
+    cfg = train_config(params, "segmentation" if learning_loss else mode, len(train_set), seed=seed, masks=masks)
     options = params["method_train"][args.method] if args.method else {}
     config = model_config(params, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden"))
     model = build_model(config, seed=seed)

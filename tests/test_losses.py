@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deal.losses import deal_loss, error_mask, plain_bce, segmentation_loss, weighted_bce
+from deal.losses import deal_loss, error_mask, plain_bce, segmentation_loss, weighted_bce, median_frequency_weights
 
 VOID = 3
 
@@ -86,3 +86,35 @@ def test_deal_loss_adds_lambda_times_difficulty():
     torch.testing.assert_close(total, parts["loss_seg"] + 0.5 * parts["loss_dif"])
     errors, valid = error_mask(logits, target, VOID)
     torch.testing.assert_close(parts["loss_dif"], weighted_bce(dif, errors, valid))
+
+
+def test_median_frequency_weights_on_crafted_masks():
+    """Eigen and Fergus's f_c: class pixels over the labelled pixels of the images holding the class."""
+    void = 255
+    a = torch.zeros(2, 4, dtype=torch.uint8)  # image a: 6 of class 0, 2 of class 1
+    a[1, :2] = 1
+    b = torch.full((2, 4), 2, dtype=torch.uint8)  # image b: 4 of class 2, 2 of class 0, 2 void
+    b[0, :2] = 0
+    b[1, :2] = void
+    weights = median_frequency_weights(torch.stack([a, b]), num_classes=4, void_index=void)
+    # f_0 = 8 / 14 (in both images: 8 + 6 labelled pixels), f_1 = 2 / 8, f_2 = 4 / 6; class 3 absent
+    f = [8 / 14, 2 / 8, 4 / 6]
+    median = sorted(f)[1]
+    assert weights == pytest.approx((median / f[0], median / f[1], median / f[2], 0.0))
+    assert weights[0] == pytest.approx(1.0)  # the median class weighs 1
+
+
+def test_class_weights_weigh_each_class_and_leave_void_out():
+    logits = torch.zeros(1, 3, 1, 3)
+    logits[0, 0, 0, :] = 2.0  # every pixel predicts class 0
+    target = torch.tensor([[[0, 1, 255]]])
+    plain = torch.nn.functional.cross_entropy(logits, target, ignore_index=255, reduction="none")[0, 0]
+    weights = torch.tensor([1.0, 3.0, 0.5])
+    expected = (1.0 * plain[0] + 3.0 * plain[1]) / (1.0 + 3.0)
+    assert segmentation_loss(logits, target, 255, weights) == pytest.approx(float(expected))
+    assert segmentation_loss(logits, target, 255) == pytest.approx(float((plain[0] + plain[1]) / 2))
+
+
+def test_median_frequency_weights_refuse_masks_without_a_label():
+    with pytest.raises(ValueError, match="no labelled pixel"):
+        median_frequency_weights(torch.full((1, 2, 2), 255, dtype=torch.uint8), num_classes=3, void_index=255)
