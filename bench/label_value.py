@@ -49,10 +49,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "stages"))
 
 from bench._common import machine, write_json  # noqa: E402
-from common import (  # noqa: E402
+from stages._shared.common import (  # noqa: E402
     dataset_info, fail, load_params, load_split, model_config, read_json, set_threads, split_ids, start_from_pretrained,
     train_config, use_prepared,
 )

@@ -1,7 +1,7 @@
 """The pipeline's params: validation and the budget schedule.
 
 Plain Python and yaml (no torch, no DVC): stages call `check_params` before they
-read or write anything, and `make repro` (stages/host.py) before DVC runs, so
+read or write anything, and `make repro` (tools/host.py) before DVC runs, so
 a bad params file stops with one line per problem naming the param and the fix.
 Every param is checked for its type and range, and an unknown key is named
 with the nearest valid one: a typo never falls back to a default silently.

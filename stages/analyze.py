@@ -19,12 +19,14 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
+from stages._shared.common import (  # noqa: E402
     atomic_path, check_seed, dataset_info, fail, load_model, load_params, load_split, read_json, read_scores,
     set_threads, split_ids, parse_stage_args, stage_parser, train_config, write_json,
 )

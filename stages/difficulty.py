@@ -13,12 +13,14 @@ network runs on the pool once.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
+from stages._shared.common import (  # noqa: E402
     Resume, check_pam_backward, check_seed, copy_file, dataset_info, fail, file_sha256, load_labeled, load_params, load_state,
     missing, model_config, pam_backward_record, read_json, read_npy, read_pool,
     run_key, runtime, save_state, set_threads, parse_stage_args, stage_params, stage_parser, train_config, write_json,

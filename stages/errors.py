@@ -13,12 +13,14 @@ the difficulty stage then takes the branch as it is, with no second pass.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
+from stages._shared.common import (  # noqa: E402
     check_seed, dataset_info, file_sha256, load_labeled, load_model, load_params, read_pool, set_threads, parse_stage_args, stage_parser,
     train_config, write_json, write_npy,
 )

@@ -17,18 +17,20 @@ mask in the dataset; oracle: simulated: every pick, to look at), DIR holds:
   for a person or a tool without Label Studio;
 - difficulty/<stem>.png (DEAL methods): the maps, at each image's own size.
 Label Studio's JSON export of these tasks becomes masks with
-`python stages/labels.py from-label-studio EXPORT.json`.
+`python tools/labels.py from-label-studio EXPORT.json`.
 """
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
+from stages._shared.common import (  # noqa: E402
     atomic_dir, check_seed, dataset_info, fail, load_model, load_params, load_split, parse_stage_args, read_json, read_scores,
     set_threads, stage_parser, train_config, unmasked_ids,
 )

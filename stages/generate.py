@@ -12,12 +12,14 @@ scene's lighting, weather, scene type and camera), so `prepare` depends on them 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import atomic_dir, clear_stale, load_params, parse_stage_args, stage_parser, write_json  # noqa: E402
+from stages._shared.common import atomic_dir, clear_stale, load_params, parse_stage_args, stage_parser, write_json  # noqa: E402
 
 
 def main() -> None:

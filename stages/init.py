@@ -14,12 +14,14 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
-from common import (  # noqa: E402
+from stages._shared.common import (  # noqa: E402
     atomic_dir, check_seed, dataset_info, load_params, parse_stage_args, schedule, split_ids, stage_parser, unmasked_ids, write_json,
     write_npy,
 )

@@ -20,12 +20,14 @@ data/prepared/unmasked.json (empty otherwise); val and test may be absent.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import atomic_dir, fail, load_params, parse_stage_args, schedule, stage_parser, write_json, write_npy  # noqa: E402
+from stages._shared.common import atomic_dir, fail, load_params, parse_stage_args, schedule, stage_parser, write_json, write_npy  # noqa: E402
 
 
 def open_dataset(params: dict):

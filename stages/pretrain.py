@@ -21,12 +21,14 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
+from stages._shared.common import (  # noqa: E402
     Resume, atomic_dir, fail, load_params, read_json, read_npy, run_key, runtime, save_state, set_threads, stage_params, stage_parser,
     train_config, write_json,
 )

@@ -14,12 +14,14 @@ only if it is the same run, as the train stage's.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
+from stages._shared.common import (  # noqa: E402
     Resume, checkpoint_rule, dataset_info, distribute, load_params, load_split, model_config, parse_stage_args, run_key, runtime,
     set_threads, stage_params, stage_parser, start_from_pretrained, train_config, write_json,
 )

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from deal import atomic  # noqa: E402
 from deal.atomic import clear_stale  # noqa: E402,F401  (the stages' writes)
@@ -220,7 +219,7 @@ def code_digest() -> str:
     import torch
 
     h = hashlib.sha256(torch.__version__.encode())
-    for pattern in ("deal/**/*.py", "deal/**/*.c", "stages/*.py"):
+    for pattern in ("deal/**/*.py", "deal/**/*.c", "stages/**/*.py"):
         for file in sorted(ROOT.glob(pattern)):
             h.update(file.relative_to(ROOT).as_posix().encode() + b"\0" + file.read_bytes())
     return h.hexdigest()

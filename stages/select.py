@@ -6,12 +6,14 @@ No torch: selection is a sort. The oracle's labels are the dataset's own.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
-from common import (  # noqa: E402
+from stages._shared.common import (  # noqa: E402
     atomic_path, check_seed, fail, load_params, prepared, read_npy, read_pool, read_scores, split_ids,
     parse_stage_args, stage_parser, write_json,
 )
