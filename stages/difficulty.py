@@ -20,11 +20,16 @@ from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from stages._shared.common import (  # noqa: E402
-    Resume, check_pam_backward, check_seed, copy_file, dataset_info, fail, file_sha256, load_labeled, load_params, load_state,
-    missing, model_config, pam_backward_record, read_json, read_npy, read_pool,
-    run_key, runtime, save_state, set_threads, parse_stage_args, stage_params, stage_parser, train_config, write_json,
+from stages._shared.configs import (  # noqa: E402
+    check_pam_backward, model_config, pam_backward_record, set_threads, train_config,
 )
+from stages._shared.errors import fail, missing  # noqa: E402
+from stages._shared.files import (  # noqa: E402
+    copy_file, file_sha256, load_state, read_json, read_npy, read_pool, save_state, write_json,
+)
+from stages._shared.params import check_seed, load_params  # noqa: E402
+from stages._shared.resume import Resume, run_key, runtime  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_params, stage_parser  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +38,7 @@ def main() -> None:
         model="the round's network", errors="its error masks (errors.npy)",
         errors_record="their summary (errors.json; in joint mode it holds the branch's measures)",
         out="the network with its difficulty branch to write (difficulty.pt)", record="its measures to write (difficulty.json)"))
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     mode = params["deal"]["mode"]
     if mode == "joint":
@@ -73,11 +78,11 @@ def train_decoupled_branch(params: dict, args, seed: int) -> None:
     from deal.training import difficulty_logits_of, train
 
     set_threads(params)
-    info = dataset_info()
+    info = args.prepared.info
     state = load_state(args.model)
-    model = build_model(model_config(params, with_difficulty=True), seed=seed)
+    model = build_model(model_config(params, args.prepared.num_classes, with_difficulty=True), seed=seed)
     pool = read_pool(args.pool)
-    images, masks = load_labeled(pool, args.labels)
+    images, masks = args.prepared.load_labeled(pool, args.labels)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError:  # a tensor of another shape: another model.width_mult or head_channels
@@ -93,7 +98,7 @@ def train_decoupled_branch(params: dict, args, seed: int) -> None:
     # a checkpoint resumes only this exact run: every param the stage declares, the configs built from them,
     # the same network, images and code
     key = run_key(params=stage_params(params, "difficulty", vars(args)), train=cfg,
-                  model=model_config(params, with_difficulty=True), runtime=runtime(params), dataset=info,
+                  model=model_config(params, args.prepared.num_classes, with_difficulty=True), runtime=runtime(params), dataset=info,
                   network=state, init=model.state_dict(), images=images, masks=masks)
     resume = Resume(f"difficulty-seed{seed}-{args.method}-{args.round}", key, "difficulty")
     result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"],

@@ -20,10 +20,10 @@ from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from stages._shared.common import (  # noqa: E402
-    check_seed, dataset_info, file_sha256, load_labeled, load_model, load_params, read_pool, set_threads, parse_stage_args, stage_parser,
-    train_config, write_json, write_npy,
-)
+from stages._shared.configs import load_model, set_threads, train_config  # noqa: E402
+from stages._shared.files import file_sha256, read_pool, write_json, write_npy  # noqa: E402
+from stages._shared.params import check_seed, load_params  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
                                          labels="its masks drawn by a person (.labels.npy)", model="the round's network",
                                          out="the error masks to write (errors.npy)",
                                          record="their summary to write (errors.json)"))
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     import numpy as np
     from deal.data.memory import InMemorySegmentation
@@ -39,11 +39,11 @@ def main() -> None:
     from deal.training import error_codes_of
 
     set_threads(params)
-    info = dataset_info()
-    model = load_model(params, args.model)
+    info = args.prepared.info
+    model = load_model(params, args.model, args.prepared.num_classes)
     pool = read_pool(args.pool)
     cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
-    labeled = InMemorySegmentation(*load_labeled(pool, args.labels))
+    labeled = InMemorySegmentation(*args.prepared.load_labeled(pool, args.labels))
     codes, difficulty_logits = error_codes_of(model, labeled, cfg, info["void_index"])
     packed = codes.numpy().astype(np.uint8)
     share = float((packed == 1).sum() / max(1, (packed != 2).sum()))

@@ -32,10 +32,11 @@ from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and torchvision already imported)
 
-from stages._shared.common import (  # noqa: E402
-    answered_ids, check_seed, dataset_info, fail, file_sha256, load_params, parse_stage_args, read_json, stage_parser,
-    unmasked_ids, unreadable, write_json, write_npy,
-)
+from stages._shared.errors import fail, unreadable  # noqa: E402
+from stages._shared.files import file_sha256, read_json, write_json, write_npy  # noqa: E402
+from stages._shared.params import check_seed, load_params  # noqa: E402
+from stages._shared.prepared import answered_ids  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 SHOWN = 5  # ids named in a "missing" line
 
@@ -45,7 +46,7 @@ def main() -> None:
         __doc__, with_next=True, pool="the next round's pool (JSON, with the ids this step `added`)",
         masks="the folder a person writes masks into (labels/masks)", out="the answers to write (.labels.npy)",
         record="their record to write (.labels.json)"))
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     import numpy as np
     from deal.data.pools import Pool
@@ -55,9 +56,9 @@ def main() -> None:
         pool, added = Pool.from_dict(found), found.get("added", [])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         unreadable(args.pool, exc)
-    info = dataset_info()
+    info = args.prepared.info
     size = tuple(info["size"])
-    rows = answered_ids(pool.labeled, unmasked_ids())
+    rows = answered_ids(pool.labeled, args.prepared.unmasked_ids())
     where = f"{args.method} seed {seed} {args.next}"
     if params["oracle"] == "simulated":
         if rows:  # prepare lists no unmasked image unless a person labels the pool

@@ -144,7 +144,7 @@ def test_every_output_a_stage_declares_is_a_path_its_command_writes(tmp_path):
 
     from pipeline_utils import copy_repo
 
-    from stages._shared import common
+    from stages._shared.stage import stage_identity
 
     root = copy_repo(tmp_path / "repo")
     params = parse_params((root / "params.yaml").read_text())
@@ -156,7 +156,7 @@ def test_every_output_a_stage_declares_is_a_path_its_command_writes(tmp_path):
             if "@" not in stage.name:
                 continue
             kind = stage.name.split("@")[0]
-            _, identity = common.stage_identity(params, (kind,), stage.name)
+            _, identity = stage_identity(params, (kind,), stage.name)
             given = {word.format(**identity) for word in shlex.split(stage.cmd)}
             for out in stage.outs:
                 assert out.def_path in given, (stage.name, out.def_path, stage.cmd)

@@ -262,7 +262,7 @@ def _sweep(command: list[str]) -> None:
     args, folder = _dvc_subcommand(command)
     if args[:1] in (["repro"], ["exp"]):
         try:
-            from stages._shared.common import sweep_stale
+            from stages._shared.files import sweep_stale
 
             sweep_stale(folder)
         except Exception as exc:  # never mask the command's own status

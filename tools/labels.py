@@ -29,7 +29,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: stages/_shared, deal
-from stages._shared.common import atomic_path, fail, read_json  # noqa: E402
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import atomic_path, read_json  # noqa: E402
 
 TASKS = Path("data/tasks")
 

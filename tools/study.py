@@ -40,7 +40,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: stages/_shared, deal
 
-from stages._shared.common import atomic_path, fail, load_params, read_json, write_json  # noqa: E402
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import atomic_path, read_json, write_json  # noqa: E402
+from stages._shared.params import load_params  # noqa: E402
 from deal.config import SYNTHETIC_PATH, ParamsError, check_params, parse_params  # noqa: E402
 
 IGNORED = (("seeds",), ("dataset", "path"))  # what may differ between a study's runs
