@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import machine, write_json  # noqa: E402
 from stages._shared.configs import (  # noqa: E402
-    class_weights_of, model_config, set_threads, start_from_pretrained, train_config,
+    class_weights_of, model_config, set_threads, start_from_pretrained, train_augmentation, train_config,
 )
 from stages._shared.errors import fail  # noqa: E402
 from stages._shared.files import read_json  # noqa: E402
@@ -97,7 +97,6 @@ def train_one(data: Prepared, params: dict, ids: list[str], steps: int, seed: in
     """One training of the train stage's kind (plain network, the recipe's shared settings) on `ids`
     for `steps` SGD steps with training seed `seed`; its test scores and time."""
     from deal.data.memory import InMemorySegmentation
-    from deal.data.transforms import train_transforms
     from deal.models import build_model
     from deal.training import evaluate, train
 
@@ -105,7 +104,7 @@ def train_one(data: Prepared, params: dict, ids: list[str], steps: int, seed: in
     t = params["train"]
     run = copy.deepcopy(params)
     run["train"]["iterations"] = steps
-    augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
+    augment = train_augmentation(run, info)
     images, masks = data.load("train", ids)
     train_set = InMemorySegmentation(images, masks, transform=augment)
     cfg = train_config(run, "segmentation", len(train_set), seed=seed, class_weights=class_weights_of(run, masks, info))

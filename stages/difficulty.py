@@ -21,7 +21,7 @@ from stages._shared.host import delegate  # noqa: E402
 delegate(__file__)
 
 from stages._shared.configs import (  # noqa: E402
-    check_pam_backward, model_config, pam_backward_record, set_threads, train_config,
+    check_pam_backward, model_config, pam_backward_record, set_threads, train_augmentation, train_config,
 )
 from stages._shared.errors import fail, missing  # noqa: E402
 from stages._shared.files import (  # noqa: E402
@@ -73,7 +73,7 @@ def train_decoupled_branch(params: dict, args, seed: int) -> None:
     import torch
     from deal.analysis import branch_measures
     from deal.data.memory import InMemorySegmentation
-    from deal.data.transforms import train_transforms
+    from deal.config import epochs_for_steps
     from deal.models import build_model
     from deal.training import difficulty_logits_of, train
 
@@ -91,10 +91,10 @@ def train_decoupled_branch(params: dict, args, seed: int) -> None:
         fail(f"{args.model}: not the segmentation network params.yaml describes; rerun its train stage (dvc repro -f)")
     check_pam_backward(params, info["num_classes"])
     t, d = params["train"], params["deal"]
-    augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
+    augment = train_augmentation(params, info)
     train_set = InMemorySegmentation(images, masks, transform=augment)
-    per_epoch = max(1, len(train_set) // t["batch_size"])
-    cfg = train_config(params, "decoupled", len(train_set), epochs=max(1, -(-d["iterations"] // per_epoch)), seed=seed + 1)
+    cfg = train_config(params, "decoupled", len(train_set), epochs=epochs_for_steps(d["iterations"], len(train_set), t["batch_size"]),
+                       seed=seed + 1)
     # a checkpoint resumes only this exact run: every param the stage declares, the configs built from them,
     # the same network, images and code
     key = run_key(params=stage_params(params, "difficulty", vars(args)), train=cfg,

@@ -35,7 +35,7 @@ def main() -> None:
     seed = check_seed(params, args.seed)
     import numpy as np
     from deal.data.memory import InMemorySegmentation
-    from deal.analysis import branch_measures
+    from deal.analysis import ERROR, VOID, branch_measures
     from deal.training import error_codes_of
 
     set_threads(params)
@@ -46,7 +46,7 @@ def main() -> None:
     labeled = InMemorySegmentation(*args.prepared.load_labeled(pool, args.labels))
     codes, difficulty_logits = error_codes_of(model, labeled, cfg, info["void_index"])
     packed = codes.numpy().astype(np.uint8)
-    share = float((packed == 1).sum() / max(1, (packed != 2).sum()))
+    share = float((packed == ERROR).sum() / max(1, (packed != VOID).sum()))
     branch = None
     if difficulty_logits is not None:
         loss = params["deal"]["loss"]

@@ -61,7 +61,7 @@ def main() -> None:
     picks = [sid for sid in added if sid in unmasked] if params["oracle"] == "human" else list(added)
     scores = dict(read_scores(args.scores))
     info = args.prepared.info
-    root = Path(read_json(args.prepared / "source.json")["path"])
+    root = Path(args.prepared.source["path"])
     maps = difficulty_pngs(params, args, picks, root) if args.model else {}
     rows = []
     for sid in picks:

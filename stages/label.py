@@ -32,8 +32,8 @@ from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and torchvision already imported)
 
-from stages._shared.errors import fail, unreadable  # noqa: E402
-from stages._shared.files import file_sha256, read_json, write_json, write_npy  # noqa: E402
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import file_sha256, read_pool, write_json, write_npy  # noqa: E402
 from stages._shared.params import check_seed, load_params  # noqa: E402
 from stages._shared.prepared import answered_ids  # noqa: E402
 from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
@@ -49,13 +49,8 @@ def main() -> None:
     params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     import numpy as np
-    from deal.data.pools import Pool
 
-    found = read_json(args.pool)
-    try:
-        pool, added = Pool.from_dict(found), found.get("added", [])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        unreadable(args.pool, exc)
+    pool, added = read_pool(args.pool, with_added=True)
     info = args.prepared.info
     size = tuple(info["size"])
     rows = answered_ids(pool.labeled, args.prepared.unmasked_ids())
@@ -89,7 +84,7 @@ def read_answers(args, rows: list[str], info: dict, where: str):
     from deal.data.folder import MASK_EXT, stem_of
 
     labels = Path(args.masks)
-    source = read_json(args.prepared / "source.json")
+    source = args.prepared.source
     root = Path(source["path"])
     files = {sid: labels / (stem_of(sid) + MASK_EXT) for sid in rows}
     missing = [sid for sid, f in files.items() if not f.is_file()]

@@ -21,7 +21,9 @@ from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from stages._shared.configs import class_weights_of, model_config, set_threads, start_from_pretrained, train_config  # noqa: E402
+from stages._shared.configs import (  # noqa: E402
+    class_weights_of, model_config, set_threads, start_from_pretrained, train_augmentation, train_config,
+)
 from stages._shared.files import write_json  # noqa: E402
 from stages._shared.params import load_params  # noqa: E402
 from stages._shared.relaunch import distribute  # noqa: E402
@@ -40,7 +42,6 @@ def main() -> None:
         return
     rank, world = distribute(params, __file__)
     from deal.data.memory import InMemorySegmentation
-    from deal.data.transforms import train_transforms
     from deal.distributed import finish, from_main  # rank 0's checkpoint for every rank: only rank 0 writes it
     from deal.models import build_model
     from deal.training import evaluate, train
@@ -48,7 +49,7 @@ def main() -> None:
     set_threads(params)
     info = args.prepared.info
     t = params["train"]
-    augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
+    augment = train_augmentation(params, info)
     images, masks = args.prepared.load("train")
     train_set = InMemorySegmentation(images, masks, transform=augment)
     val_set, checkpoint = args.prepared.checkpoint_rule()  # as the train stage

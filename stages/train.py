@@ -37,7 +37,8 @@ from stages._shared.host import delegate  # noqa: E402
 delegate(__file__)
 
 from stages._shared.configs import (  # noqa: E402
-    class_weights_of, check_pam_backward, model_config, pam_backward_record, set_threads, start_from_pretrained, train_config,
+    class_weights_of, check_pam_backward, model_config, pam_backward_record, set_threads, start_from_pretrained,
+    train_augmentation, train_config,
 )
 from stages._shared.errors import fail  # noqa: E402
 from stages._shared.files import atomic_dir, copy_file, read_pool, save_state, write_json  # noqa: E402
@@ -99,7 +100,6 @@ def main() -> None:
     pool_path = args.pool
 
     from deal.data.memory import InMemorySegmentation
-    from deal.data.transforms import train_transforms
     from deal.distributed import finish, from_main  # rank 0's checkpoint for every rank: only rank 0 writes it
     from deal.models import build_model
     from deal.training import train
@@ -112,7 +112,7 @@ def main() -> None:
     t = params["train"]
     # the initial pool is all the dataset's masks; a round's pool may hold a person's
     images, masks = args.prepared.load("train", pool.labeled) if args.initial else args.prepared.load_labeled(pool, args.labels)
-    augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
+    augment = train_augmentation(params, info)
     train_set = InMemorySegmentation(images, masks, transform=augment)
     val_set, checkpoint = args.prepared.checkpoint_rule()
     held_out = val_set is not None

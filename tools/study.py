@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -151,16 +150,6 @@ def read_manifest(study: Path, required: bool) -> dict:
     return manifest
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def commit() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "deal", "stages"],
@@ -215,7 +204,7 @@ def pipeline_changes() -> list[str]:
 
 def machine_of(params: dict) -> dict:
     """What ran a seed, as seeds.json records it: the precision `auto` resolved to changes the numbers."""
-    from deal.runtime import resolve_device, resolve_precision
+    from deal.runtime import cpu_name, resolve_device, resolve_precision
 
     device = resolve_device(params["train"]["device"])
     precision = resolve_precision(params["train"]["precision"], device)

@@ -30,6 +30,7 @@ def train_config(params: dict, mode: str, train_size: int, epochs: int | None = 
                  class_weights: tuple[float, ...] | None = None):
     """The TrainConfig of a stage; `train.iterations` (if set) fixes the SGD steps per round. A training
     gives its `class_weights` (class_weights_of its labelled masks)."""
+    from deal.config import epochs_for_steps
     from deal.training import TrainConfig
 
     t, d = params["train"], params["deal"]
@@ -37,8 +38,7 @@ def train_config(params: dict, mode: str, train_size: int, epochs: int | None = 
     if epochs is None:
         epochs = t["epochs"]
         if t.get("iterations"):
-            per_epoch = max(1, train_size // t["batch_size"])
-            epochs = max(1, -(-t["iterations"] // per_epoch))
+            epochs = epochs_for_steps(t["iterations"], train_size, t["batch_size"])
     return TrainConfig(
         epochs=epochs,
         batch_size=t["batch_size"],
@@ -75,6 +75,14 @@ def class_weights_of(params: dict, masks, info: dict) -> tuple[float, ...] | Non
     from deal.losses import median_frequency_weights
 
     return median_frequency_weights(torch.as_tensor(masks), info["num_classes"], info["void_index"])
+
+
+def train_augmentation(params: dict, info: dict):
+    """The training images' augmentation (train.crop, scale, flip), void filled with the dataset's void index."""
+    from deal.data.transforms import train_transforms
+
+    t = params["train"]
+    return train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
 
 
 def check_device(name: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from deal import atomic
+from deal.config import OUTPUT_FOLDERS
 from stages._shared.errors import fail, missing, unreadable
 
 
@@ -43,9 +44,6 @@ def atomic_dir(path: str | Path):
     return _stage_write(atomic.atomic_dir(path))
 
 
-OUTPUT_ROOTS = ("data", "runs", "metrics", "figures")
-
-
 def sweep_stale(root: str | Path = ".") -> list[Path]:
     """Remove every temporary a killed writer left under the output folders; return them.
 
@@ -53,7 +51,7 @@ def sweep_stale(root: str | Path = ".") -> list[Path]:
     so that a leftover of a stage whose rerun DVC served from its run-cache
     (no code of ours ran) goes too.
     """
-    return atomic.sweep_stale(Path(root) / top for top in OUTPUT_ROOTS)
+    return atomic.sweep_stale(Path(root) / top for top in OUTPUT_FOLDERS)
 
 
 def write_json(path: str | Path, payload) -> None:
@@ -144,10 +142,13 @@ def copy_file(src: str | Path, dst: str | Path) -> None:
         shutil.copyfile(src, tmp)
 
 
-def read_pool(path: str | Path):
+def read_pool(path: str | Path, with_added: bool = False):
+    """A pool file as a deal.data.pools.Pool; `with_added`: (pool, the ids its selection added)."""
     from deal.data.pools import Pool
 
+    found = read_json(path)
     try:
-        return Pool.from_dict(read_json(path))
+        pool = Pool.from_dict(found)
+        return (pool, found.get("added", [])) if with_added else pool
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         unreadable(path, exc)

@@ -40,6 +40,11 @@ class Prepared:
         return read_json(self.folder / "info.json")
 
     @property
+    def source(self) -> dict:
+        """source.json: where the prepare stage read the dataset (path, kind)."""
+        return read_json(self.folder / "source.json")
+
+    @property
     def num_classes(self) -> int:
         return self.info["num_classes"]
 
