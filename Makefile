@@ -57,16 +57,16 @@ test-fast: $(STAMP)
 
 # params.yaml as every stage will check it (make repro runs the same check first).
 check: $(STAMP)
-	$(BIN)/python stages/check_params.py
+	$(BIN)/python tools/check_params.py
 
 # params.yaml's baselines and deal_methods, written from its methods (the method table: deal/methods.py)
 methods: $(STAMP)
-	$(BIN)/python stages/methods.py
+	$(BIN)/python tools/methods.py
 
-# The stage host keeps torch imported across the stages (see stages/host.py);
+# The stage host keeps torch imported across the stages (see tools/host.py);
 # it checks params.yaml before DVC runs.
 repro: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python stages/host.py dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/host.py dvc repro
 
 # make preset PRESET=camvid DATA=/data/CamVid [SET="dataset.test_split=val ..."]
 # (presets/*.yaml over the default params, then each SET key=value)
@@ -77,19 +77,19 @@ $(error PRESET='$(PRESET)': give one of $(PRESETS), e.g. make preset PRESET=camv
 endif
 endif
 preset: $(STAMP)
-	$(BIN)/python stages/preset.py presets/$(PRESET).yaml $(if $(DATA),--data $(DATA)) $(foreach kv,$(SET),--set $(kv))
+	$(BIN)/python tools/preset.py presets/$(PRESET).yaml $(if $(DATA),--data $(DATA)) $(foreach kv,$(SET),--set $(kv))
 
 # One stage (and what it needs) by the name `dvc repro` prints: make stage NAME=train@0-deal_de-r1
-# (DVC itself wants the stage's file first: stages/target.py writes it).
+# (DVC itself wants the stage's file first: tools/target.py writes it).
 stage: $(STAMP)
 	@test -n "$(NAME)" || { echo "make: give NAME, e.g. make stage NAME=train@0-deal_de-r1" >&2; exit 2; }
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python stages/host.py dvc repro $$($(BIN)/python stages/target.py $(NAME))
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/host.py dvc repro $$($(BIN)/python tools/target.py $(NAME))
 
 # What would run (make status, or make status NAME=evaluate@0-deal_de-r1), the comparison
 # numbers per method (make metrics), and the curves and last round's figures (make plots:
 # dvc_plots/index.html).
 status: $(STAMP)
-	$(BIN)/dvc status $(if $(NAME),$$($(BIN)/python stages/target.py $(NAME)))
+	$(BIN)/dvc status $(if $(NAME),$$($(BIN)/python tools/target.py $(NAME)))
 
 metrics: $(STAMP)
 	$(BIN)/dvc metrics show

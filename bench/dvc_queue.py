@@ -13,7 +13,7 @@ objects hard-linked, no run-cache, so every changed stage is computed):
               queue is done (each worker runs plain `dvc repro` in a temporary copy: every stage
               process imports torch itself)
   one by one  `dvc exp run -S PARAM=V` for each value, plain dvc as the queue runs it
-  host        the same beside the stage host (`python stages/host.py dvc exp run ...`), what one
+  host        the same beside the stage host (`python tools/host.py dvc exp run ...`), what one
               would run without the queue
 
 and prints each wall time, the threads per worker, and whether every way gave the same metrics.
@@ -91,7 +91,7 @@ def run_queued(root: Path, exps: dict[str, list[str]], jobs: int, log: Path) -> 
 def run_one_by_one(root: Path, exps: dict[str, list[str]], host: bool) -> float:
     from pipeline_utils import run
 
-    prefix = [str(BIN / "python"), "stages/host.py", DVC] if host else [DVC]
+    prefix = [str(BIN / "python"), "tools/host.py", DVC] if host else [DVC]
     start = time.perf_counter()
     for name, sets in exps.items():
         run([*prefix, "exp", "run", "-n", name, *sets], root)

@@ -49,13 +49,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "stages"))
 
 from bench._common import machine, write_json  # noqa: E402
-from common import (  # noqa: E402
-    dataset_info, fail, load_params, load_split, model_config, read_json, set_threads, split_ids, start_from_pretrained,
-    train_config, use_prepared,
+from stages._shared.configs import (  # noqa: E402
+    class_weights_of, model_config, set_threads, start_from_pretrained, train_augmentation, train_config,
 )
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import read_json  # noqa: E402
+from stages._shared.params import load_params  # noqa: E402
+from stages._shared.prepared import Prepared  # noqa: E402
 
 
 def parse_set(assignments: list[str], params: dict) -> dict:
@@ -91,23 +93,22 @@ def draw_pools(train_ids: list[str], small: int, large: int, seed: int) -> dict[
     return {"small": first, "large": first + rest[: large - small]}
 
 
-def train_one(params: dict, ids: list[str], steps: int, seed: int, test_set, pretrained: Path) -> dict:
+def train_one(data: Prepared, params: dict, ids: list[str], steps: int, seed: int, test_set, pretrained: Path) -> dict:
     """One training of the train stage's kind (plain network, the recipe's shared settings) on `ids`
     for `steps` SGD steps with training seed `seed`; its test scores and time."""
     from deal.data.memory import InMemorySegmentation
-    from deal.data.transforms import train_transforms
     from deal.models import build_model
     from deal.training import evaluate, train
 
-    info = dataset_info()
+    info = data.info
     t = params["train"]
     run = copy.deepcopy(params)
     run["train"]["iterations"] = steps
-    augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
-    images, masks = load_split("train", ids)
+    augment = train_augmentation(run, info)
+    images, masks = data.load("train", ids)
     train_set = InMemorySegmentation(images, masks, transform=augment)
-    cfg = train_config(run, "segmentation", len(train_set), seed=seed, masks=masks)
-    model = build_model(model_config(run, with_difficulty=False), seed=seed)
+    cfg = train_config(run, "segmentation", len(train_set), seed=seed, class_weights=class_weights_of(run, masks, info))
+    model = build_model(model_config(run, data.num_classes, with_difficulty=False), seed=seed)
     start_from_pretrained(model, pretrained)
     start = time.perf_counter()
     train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=None)
@@ -216,13 +217,13 @@ def draw(table, path: str, name: str, where: str) -> None:
 
 
 def _work(task):
-    params, ids, steps, seed, threads, pretrained = task
+    data, params, ids, steps, seed, threads, pretrained = task
     import torch
 
     torch.set_num_threads(threads)
     from deal.data.memory import InMemorySegmentation
 
-    return train_one(params, ids, steps, seed, InMemorySegmentation(*load_split("test")), pretrained)
+    return train_one(data, params, ids, steps, seed, InMemorySegmentation(*data.load("test")), pretrained)
 
 
 def main() -> None:
@@ -246,15 +247,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.steps != sorted(set(args.steps)):
         parser.error("--steps: give distinct step counts in ascending order")
-    use_prepared(args.prepared)
-    params = parse_set(args.set, load_params(args.params))
+    data = Prepared(args.prepared)
+    params = parse_set(args.set, load_params(args.params, prepared=data))
     set_threads(params)
 
     import torch
     from deal.config import schedule
     from deal.runtime import resolve_device, resolve_precision
 
-    train_ids = split_ids("train")
+    train_ids = data.ids("train")
     small = schedule(params, len(train_ids))[0]
     large = min(len(train_ids), round(args.factor * small))
     pools = {seed: draw_pools(train_ids, small, large, seed) for seed in args.pool_seeds}
@@ -281,7 +282,7 @@ def main() -> None:
     if start != params["pretrain"]["method"]:
         fail(f"{args.pretrained}: holds the {start} pretraining but the recipe asks for {params['pretrain']['method']}; "
              "run `dvc repro pretrain` first")
-    work = [(params, pools[pool_seed][pool], steps, seed, threads, args.pretrained) for steps, pool_seed, pool, seed in tasks]
+    work = [(data, params, pools[pool_seed][pool], steps, seed, threads, args.pretrained) for steps, pool_seed, pool, seed in tasks]
     if args.jobs > 1:
         import multiprocessing
 
@@ -291,9 +292,9 @@ def main() -> None:
     else:
         from deal.data.memory import InMemorySegmentation
 
-        test_set = InMemorySegmentation(*load_split("test"))
-        for task, (p, ids, steps, seed, _, pretrained) in zip(tasks, work):
-            record(task, train_one(p, ids, steps, seed, test_set, pretrained))
+        test_set = InMemorySegmentation(*data.load("test"))
+        for task, (_, p, ids, steps, seed, _, pretrained) in zip(tasks, work):
+            record(task, train_one(data, p, ids, steps, seed, test_set, pretrained))
     table, gains, merit = summary(rows, args.plateau_gain)
     dataset = f"{params['dataset']['kind']} {tuple(params['dataset']['resize'])}"
     print()

@@ -90,7 +90,7 @@ def main() -> None:
         "print(json.dumps(out))\n"
     )
     payload = json.dumps([[name, ["python", *cmd]] for name, cmd in commands])
-    done = subprocess.run([str(BIN / "python"), "stages/host.py", str(BIN / "python"), "-c", host_script, payload],
+    done = subprocess.run([str(BIN / "python"), "tools/host.py", str(BIN / "python"), "-c", host_script, payload],
                           cwd=args.project, env=env, check=True, capture_output=True, text=True)
     hosted = json.loads(done.stdout.strip().splitlines()[-1])
     rows = []

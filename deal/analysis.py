@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-RIGHT, ERROR, VOID = 0, 1, 2
+RIGHT, ERROR, VOID = 0, 1, 2  # a pixel of an error mask (errors.npy): the one place these codes are written
 #: Default number of histogram bins over [0, 1] for the error AUROC.
 AUROC_BINS = 1 << 16
 

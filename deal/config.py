@@ -1,7 +1,7 @@
 """The pipeline's params: validation and the budget schedule.
 
 Plain Python and yaml (no torch, no DVC): stages call `check_params` before they
-read or write anything, and `make repro` (stages/host.py) before DVC runs, so
+read or write anything, and `make repro` (tools/host.py) before DVC runs, so
 a bad params file stops with one line per problem naming the param and the fix.
 Every param is checked for its type and range, and an unknown key is named
 with the nearest valid one: a typo never falls back to a default silently.
@@ -288,6 +288,13 @@ def budget_count(value, train_size: int | None, name: str, problems: list[str]) 
         problems.append(f"params.yaml: {name}: {value!r} is more than the {train_size} images of the train split; lower it")
         return 0
     return count
+
+
+def epochs_for_steps(steps: int, train_size: int, batch_size: int) -> int:
+    """The epochs that make at least `steps` SGD steps of `batch_size` over `train_size` images (an epoch
+    of whole batches, and at least one): train.iterations and deal.iterations in epochs."""
+    per_epoch = max(1, train_size // batch_size)
+    return max(1, -(-steps // per_epoch))
 
 
 def schedule(params: Mapping, train_size: int) -> list[int]:
@@ -630,11 +637,13 @@ def check_budget(params: Mapping, methods: list[str], ids: list[str], train_size
             f"{train_size}; lower budget.batch or drop rounds"
         )
         return
+    from deal.data.pools import subsample_size
+
     step = counts[1] - counts[0] if len(counts) > 1 else 0
     for m in methods:
         rho = params["method_cfg"][m]["rho"]
         for i, labeled in enumerate(counts[:-1]):
-            scored = math.ceil(rho * (train_size - labeled) - 1e-9)  # as pools.subsample
+            scored = subsample_size(train_size - labeled, rho)
             if step > scored:
                 problems.append(
                     f"params.yaml: budget.batch: {step} is larger than the {scored} images method {m} scores "

@@ -14,7 +14,7 @@ and torchrun's exit status is the stage's (`relaunch` runs it through
 first said it, not once per rank and again by torchrun). torchrun starts N fresh
 interpreters that run the same script; each finds LOCAL_RANK and WORLD_SIZE
 in its environment, so it does not relaunch, and joins the process group
-(deal.distributed). Under the stage host (stages/host.py) it is the forked
+(deal.distributed). Under the stage host (tools/host.py) it is the forked
 stage process that becomes torchrun: the host still SIGKILLs it when DVC
 dies, and each worker dies with torchrun (`die_with_parent`).
 

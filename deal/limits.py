@@ -25,7 +25,7 @@ DEFAULTS = {"stages": 1000, "memory_gb": "auto", "disk_gb": "auto"}
 # DVC re-reads the stage files and rewrites the stage's lock after every stage it runs, so its own cost per
 # stage grows with the pipeline (docs/performance.md: 7.4 s a stage at 500 stages, 1.0 s at 97)
 STAGES_WHY = ("DVC's own time per stage grows with the pipeline's size; run one seed per `dvc repro` "
-              "(python stages/study.py run STUDY --seeds ...), or raise limits.stages")
+              "(python tools/study.py run STUDY --seeds ...), or raise limits.stages")
 _AUTO_OR_GB = ((lambda v: v == "auto" or (is_number(v) and v > 0)), "auto, or a number of GB > 0")
 SCHEMA = {
     "stages": integer(1, why=" (the most stages one pipeline may hold)"),

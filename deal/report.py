@@ -1,6 +1,6 @@
 """The report's tables, from curve rows of any number of seeds (no torch, no paths).
 
-Shared by the report stage (this run's seeds) and stages/study.py (a study's
+Shared by the report stage (this run's seeds) and tools/study.py (a study's
 committed per-seed files): CSV texts, the DVC metrics dict and the
 Markdown report, all from deal.stats.
 """

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 from tqdm.auto import tqdm
 
 from deal import distributed
+from deal.analysis import VOID
 from deal.losses import DIFFICULTY_LOSSES, deal_loss, error_mask
 from deal.metrics import ConfusionMatrix
 from deal.runtime import autocast, memory_format, resolve_device, resolve_precision, seed_everything
@@ -451,15 +452,15 @@ def evaluate(model: nn.Module, dataset: Dataset, *, num_classes: int, void_index
 
 def error_codes_of(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
                    void_index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One pass of `model` over `dataset`: its error masks (uint8 N x H x W on the CPU: 0
-    right, 1 wrong, 2 void; the targets the difficulty branch is measured against) and,
+    """One pass of `model` over `dataset`: its error masks (uint8 N x H x W on the CPU:
+    deal.analysis's RIGHT, ERROR, VOID; the targets the difficulty branch is measured against) and,
     when the model carries a difficulty branch (joint mode), the branch's logits of the
     same pass (float32 N x H x W on the CPU; else None), so it is measured without a
     second pass."""
     codes, logits = [], []
     for out, target in predict(model, dataset, cfg):
         errors, valid = error_mask(out.logits, target, void_index)
-        codes.append(torch.where(valid, errors.to(torch.uint8), torch.full_like(target, 2, dtype=torch.uint8)).cpu())
+        codes.append(torch.where(valid, errors.to(torch.uint8), torch.full_like(target, VOID, dtype=torch.uint8)).cpu())
         if out.difficulty_logits is not None:
             logits.append(out.difficulty_logits.float().cpu()[:, 0])
     return torch.cat(codes), (torch.cat(logits) if logits else None)

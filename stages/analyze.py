@@ -19,15 +19,18 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
-    atomic_path, check_seed, dataset_info, fail, load_model, load_params, load_split, read_json, read_scores,
-    set_threads, split_ids, parse_stage_args, stage_parser, train_config, write_json,
-)
+from stages._shared.configs import load_model, set_threads, train_config  # noqa: E402
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import atomic_path, read_json, read_scores, write_json  # noqa: E402
+from stages._shared.params import check_seed, load_params  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 EXAMPLES = 6  # test images in the map figure
 
@@ -54,7 +57,7 @@ def main() -> None:
         maps="figure: test images, ground truth, prediction, difficulty, error (PNG)", levels="figure: one image in DE's levels (PNG)",
         scatter="figure: per class, difficulty against 1 - IoU (PNG)",
         selected="figure: the selected images with their difficulty maps (PNG)"))
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     import numpy as np
     import torch
@@ -65,14 +68,14 @@ def main() -> None:
     from deal.training import difficulty_logits_of
 
     set_threads(params)
-    info_dict = dataset_info()
+    info_dict = args.prepared.info
     info = DatasetInfo.from_dict(info_dict)
-    model = load_model(params, args.model)
+    model = load_model(params, args.model, args.prepared.num_classes)
     cfg = train_config(params, "segmentation", 1, epochs=1)
     method_cfg = params["method_cfg"][args.method]
     k, span = method_cfg.get("k", 8), method_cfg.get("span", "image")
 
-    images, masks = load_split("test")
+    images, masks = args.prepared.load("test")
     if not len(images):
         return unscored(args, model, cfg, seed)
     examples = example_indices(len(images), EXAMPLES, seed=seed)
@@ -86,7 +89,7 @@ def main() -> None:
         difficulty_map_figure(images[chosen].numpy(), masks[chosen].numpy(),
                               np.stack([found["predictions"][i] for i in examples]), np.stack([example_maps[i] for i in examples]),
                               np.stack([example_errors[i] for i in examples]), info, tmp,
-                              title=f"{args.method} {args.round}", ids=[split_ids("test")[i] for i in examples])
+                              title=f"{args.method} {args.round}", ids=[args.prepared.ids("test")[i] for i in examples])
     with atomic_path(args.levels) as tmp:
         difficulty_levels_figure(images[examples[0]].numpy(), example_maps[examples[0]], k, span, tmp,
                                  title=f"{args.method} {args.round}: {k} difficulty levels ({span} span)")
@@ -119,7 +122,7 @@ def draw_selected(args, model, cfg) -> None:
 
     added = read_json(args.next_pool)["added"]
     scores = dict(read_scores(args.scores))
-    sel_images, sel_masks = load_split("train", added)
+    sel_images, sel_masks = args.prepared.load("train", added)
     sel_maps = torch.sigmoid(difficulty_logits_of(model, InMemorySegmentation(sel_images, sel_masks), cfg)).numpy()
     with atomic_path(args.selected) as tmp:
         selection_gallery(sel_images.numpy(), [scores[i] for i in added], added, tmp,

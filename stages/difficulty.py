@@ -13,16 +13,23 @@ network runs on the pool once.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
-    Resume, check_pam_backward, check_seed, copy_file, dataset_info, fail, file_sha256, load_labeled, load_params, load_state,
-    missing, model_config, pam_backward_record, read_json, read_npy, read_pool,
-    run_key, runtime, save_state, set_threads, parse_stage_args, stage_params, stage_parser, train_config, write_json,
+from stages._shared.configs import (  # noqa: E402
+    check_pam_backward, model_config, pam_backward_record, set_threads, train_augmentation, train_config,
 )
+from stages._shared.errors import fail, missing  # noqa: E402
+from stages._shared.files import (  # noqa: E402
+    copy_file, file_sha256, load_state, read_json, read_npy, read_pool, save_state, write_json,
+)
+from stages._shared.params import check_seed, load_params  # noqa: E402
+from stages._shared.resume import Resume, run_key, runtime  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_params, stage_parser  # noqa: E402
 
 
 def main() -> None:
@@ -31,7 +38,7 @@ def main() -> None:
         model="the round's network", errors="its error masks (errors.npy)",
         errors_record="their summary (errors.json; in joint mode it holds the branch's measures)",
         out="the network with its difficulty branch to write (difficulty.pt)", record="its measures to write (difficulty.json)"))
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     mode = params["deal"]["mode"]
     if mode == "joint":
@@ -66,16 +73,16 @@ def train_decoupled_branch(params: dict, args, seed: int) -> None:
     import torch
     from deal.analysis import branch_measures
     from deal.data.memory import InMemorySegmentation
-    from deal.data.transforms import train_transforms
+    from deal.config import epochs_for_steps
     from deal.models import build_model
     from deal.training import difficulty_logits_of, train
 
     set_threads(params)
-    info = dataset_info()
+    info = args.prepared.info
     state = load_state(args.model)
-    model = build_model(model_config(params, with_difficulty=True), seed=seed)
+    model = build_model(model_config(params, args.prepared.num_classes, with_difficulty=True), seed=seed)
     pool = read_pool(args.pool)
-    images, masks = load_labeled(pool, args.labels)
+    images, masks = args.prepared.load_labeled(pool, args.labels)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError:  # a tensor of another shape: another model.width_mult or head_channels
@@ -84,14 +91,14 @@ def train_decoupled_branch(params: dict, args, seed: int) -> None:
         fail(f"{args.model}: not the segmentation network params.yaml describes; rerun its train stage (dvc repro -f)")
     check_pam_backward(params, info["num_classes"])
     t, d = params["train"], params["deal"]
-    augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
+    augment = train_augmentation(params, info)
     train_set = InMemorySegmentation(images, masks, transform=augment)
-    per_epoch = max(1, len(train_set) // t["batch_size"])
-    cfg = train_config(params, "decoupled", len(train_set), epochs=max(1, -(-d["iterations"] // per_epoch)), seed=seed + 1)
+    cfg = train_config(params, "decoupled", len(train_set), epochs=epochs_for_steps(d["iterations"], len(train_set), t["batch_size"]),
+                       seed=seed + 1)
     # a checkpoint resumes only this exact run: every param the stage declares, the configs built from them,
     # the same network, images and code
     key = run_key(params=stage_params(params, "difficulty", vars(args)), train=cfg,
-                  model=model_config(params, with_difficulty=True), runtime=runtime(params), dataset=info,
+                  model=model_config(params, args.prepared.num_classes, with_difficulty=True), runtime=runtime(params), dataset=info,
                   network=state, init=model.state_dict(), images=images, masks=masks)
     resume = Resume(f"difficulty-seed{seed}-{args.method}-{args.round}", key, "difficulty")
     result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"],

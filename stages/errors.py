@@ -13,15 +13,17 @@ the difficulty stage then takes the branch as it is, with no second pass.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
-    check_seed, dataset_info, file_sha256, load_labeled, load_model, load_params, read_pool, set_threads, parse_stage_args, stage_parser,
-    train_config, write_json, write_npy,
-)
+from stages._shared.configs import load_model, set_threads, train_config  # noqa: E402
+from stages._shared.files import file_sha256, read_pool, write_json, write_npy  # noqa: E402
+from stages._shared.params import check_seed, load_params  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 
 def main() -> None:
@@ -29,22 +31,22 @@ def main() -> None:
                                          labels="its masks drawn by a person (.labels.npy)", model="the round's network",
                                          out="the error masks to write (errors.npy)",
                                          record="their summary to write (errors.json)"))
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     import numpy as np
     from deal.data.memory import InMemorySegmentation
-    from deal.analysis import branch_measures
+    from deal.analysis import ERROR, VOID, branch_measures
     from deal.training import error_codes_of
 
     set_threads(params)
-    info = dataset_info()
-    model = load_model(params, args.model)
+    info = args.prepared.info
+    model = load_model(params, args.model, args.prepared.num_classes)
     pool = read_pool(args.pool)
     cfg = train_config(params, "segmentation", len(pool.labeled), epochs=1)
-    labeled = InMemorySegmentation(*load_labeled(pool, args.labels))
+    labeled = InMemorySegmentation(*args.prepared.load_labeled(pool, args.labels))
     codes, difficulty_logits = error_codes_of(model, labeled, cfg, info["void_index"])
     packed = codes.numpy().astype(np.uint8)
-    share = float((packed == 1).sum() / max(1, (packed != 2).sum()))
+    share = float((packed == ERROR).sum() / max(1, (packed != VOID).sum()))
     branch = None
     if difficulty_logits is not None:
         loss = params["deal"]["loss"]

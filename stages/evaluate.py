@@ -11,32 +11,35 @@ are summed, which gives the single-process numbers exactly; rank 0 writes.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
-    check_seed, dataset_info, distribute, load_model, load_params, load_split, read_json, round_index, set_threads,
-    split_ids, parse_stage_args, stage_parser, train_config, write_json,
-)
+from stages._shared.configs import load_model, set_threads, train_config  # noqa: E402
+from stages._shared.files import read_json, write_json  # noqa: E402
+from stages._shared.params import check_seed, load_params, round_index  # noqa: E402
+from stages._shared.relaunch import distribute  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 
 def main() -> None:
     args = parse_stage_args(stage_parser(__doc__, model="the round's network", record="its train.json",
                                          out="the test scores to write (JSON)"))
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
-    rank, _ = distribute(params, __file__, split=bool(split_ids("test")))  # no test split: nothing to share
+    rank, _ = distribute(params, __file__, split=bool(args.prepared.ids("test")))  # no test split: nothing to share
     from deal.data.memory import InMemorySegmentation
     from deal.distributed import finish
     from deal.training import evaluate
 
     set_threads(params)
-    info = dataset_info()
-    test_set = InMemorySegmentation(*load_split("test"))
+    info = args.prepared.info
+    test_set = InMemorySegmentation(*args.prepared.load("test"))
     if len(test_set):
-        model = load_model(params, args.model)
+        model = load_model(params, args.model, args.prepared.num_classes)
         cfg = train_config(params, "segmentation", len(test_set), epochs=1)
         scores = evaluate(model, test_set, num_classes=info["num_classes"], void_index=info["void_index"], cfg=cfg)
     else:  # nothing to score on: said, not invented
@@ -46,7 +49,7 @@ def main() -> None:
         return
     record = read_json(args.record)
     labeled = record["labeled"]
-    train_size = len(split_ids("train"))
+    train_size = len(args.prepared.ids("train"))
     result = {
         "seed": seed,
         "method": args.method,

@@ -17,21 +17,24 @@ mask in the dataset; oracle: simulated: every pick, to look at), DIR holds:
   for a person or a tool without Label Studio;
 - difficulty/<stem>.png (DEAL methods): the maps, at each image's own size.
 Label Studio's JSON export of these tasks becomes masks with
-`python stages/labels.py from-label-studio EXPORT.json`.
+`python tools/labels.py from-label-studio EXPORT.json`.
 """
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
-    atomic_dir, check_seed, dataset_info, fail, load_model, load_params, load_split, parse_stage_args, read_json, read_scores,
-    set_threads, stage_parser, train_config, unmasked_ids,
-)
+from stages._shared.configs import load_model, set_threads, train_config  # noqa: E402
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import atomic_dir, read_json, read_scores  # noqa: E402
+from stages._shared.params import check_seed, load_params  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 from deal.config import EXPORT_FORMATS  # noqa: E402
 
@@ -45,7 +48,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a DEAL method's network with its difficulty branch (difficulty.pt): "
                         "the picks' difficulty maps go into the tasks")
     args = parse_stage_args(parser)
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     import json
 
@@ -54,11 +57,11 @@ def main() -> None:
     from deal.report import csv_text
 
     added = read_json(args.pool).get("added", [])
-    unmasked = set(unmasked_ids())
+    unmasked = set(args.prepared.unmasked_ids())
     picks = [sid for sid in added if sid in unmasked] if params["oracle"] == "human" else list(added)
     scores = dict(read_scores(args.scores))
-    info = dataset_info()
-    root = Path(read_json(args.prepared / "source.json")["path"])
+    info = args.prepared.info
+    root = Path(args.prepared.source["path"])
     maps = difficulty_pngs(params, args, picks, root) if args.model else {}
     rows = []
     for sid in picks:
@@ -100,11 +103,11 @@ def difficulty_pngs(params: dict, args, picks: list[str], root: Path) -> dict[st
     if not picks:
         return {}
     set_threads(params)
-    model = load_model(params, args.model)
+    model = load_model(params, args.model, args.prepared.num_classes)
     if getattr(model, "difficulty", None) is None:
         fail(f"{args.model}: holds no difficulty branch; rerun its difficulty stage (dvc repro -f)")
     cfg = train_config(params, "segmentation", len(picks), epochs=1)
-    images, masks = load_split("train", picks)
+    images, masks = args.prepared.load("train", picks)
     maps = torch.sigmoid(difficulty_logits_of(model, InMemorySegmentation(images, masks), cfg))
     colour = colormaps[CMAP]
     out = {}

@@ -12,19 +12,24 @@ scene's lighting, weather, scene type and camera), so `prepare` depends on them 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import atomic_dir, clear_stale, load_params, parse_stage_args, stage_parser, write_json  # noqa: E402
+from deal.atomic import clear_stale  # noqa: E402
+from stages._shared.files import atomic_dir, write_json  # noqa: E402
+from stages._shared.params import load_params  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 
 def main() -> None:
     args = parse_stage_args(stage_parser(__doc__, per_round=False, with_prepared=False,
                                          out="the scenes' folder (params.yaml's dataset.path of the synthetic kind)"))
     SYNTHETIC = args.out
-    params = load_params(with_train_size=False, disk=True)  # the first stage of a run: the disk it will fill
+    params = load_params(disk=True)  # the first stage of a run: the disk it will fill
     data = params["dataset"]
     if data["kind"] != "synthetic":
         with atomic_dir(SYNTHETIC) as work:

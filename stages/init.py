@@ -14,33 +14,35 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
-from common import (  # noqa: E402
-    atomic_dir, check_seed, dataset_info, load_params, parse_stage_args, schedule, split_ids, stage_parser, unmasked_ids, write_json,
-    write_npy,
-)
+from deal.config import schedule  # noqa: E402
+from stages._shared.files import atomic_dir, write_json, write_npy  # noqa: E402
+from stages._shared.params import check_seed, load_params  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 
 def main() -> None:
     parser = stage_parser(__doc__, kinds=("init",), initial="the seed's initial pool (JSON) to write",
                           pools="the first round's folder of per-method pools to write")
     args = parse_stage_args(parser)
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     import numpy as np
     from deal.data.pools import Pool, initial_pool
 
-    train_ids = split_ids("train")
+    train_ids = args.prepared.ids("train")
     size = schedule(params, len(train_ids))[0]  # load_params checked the budget against this split
-    unmasked = set(unmasked_ids())
+    unmasked = set(args.prepared.unmasked_ids())
     drawn = initial_pool([sid for sid in train_ids if sid not in unmasked], size, seed=seed)  # prepare checked the count
     pool = Pool(train_ids, drawn.labeled).to_dict()
     first = params["rounds"][0]["id"]
-    no_labels = np.zeros((0, *dataset_info()["size"]), dtype=np.uint8)
+    no_labels = np.zeros((0, *args.prepared.info["size"]), dtype=np.uint8)
     write_json(args.initial, pool)
     with atomic_dir(args.pools) as work:
         for method in params["methods"]:

@@ -25,15 +25,18 @@ file and sha256.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and torchvision already imported)
 
-from common import (  # noqa: E402
-    answered_ids, check_seed, dataset_info, fail, file_sha256, load_params, parse_stage_args, read_json, stage_parser,
-    unmasked_ids, unreadable, write_json, write_npy,
-)
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import file_sha256, read_pool, write_json, write_npy  # noqa: E402
+from stages._shared.params import check_seed, load_params  # noqa: E402
+from stages._shared.prepared import answered_ids  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 SHOWN = 5  # ids named in a "missing" line
 
@@ -43,19 +46,14 @@ def main() -> None:
         __doc__, with_next=True, pool="the next round's pool (JSON, with the ids this step `added`)",
         masks="the folder a person writes masks into (labels/masks)", out="the answers to write (.labels.npy)",
         record="their record to write (.labels.json)"))
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     import numpy as np
-    from deal.data.pools import Pool
 
-    found = read_json(args.pool)
-    try:
-        pool, added = Pool.from_dict(found), found.get("added", [])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        unreadable(args.pool, exc)
-    info = dataset_info()
+    pool, added = read_pool(args.pool, with_added=True)
+    info = args.prepared.info
     size = tuple(info["size"])
-    rows = answered_ids(pool.labeled, unmasked_ids())
+    rows = answered_ids(pool.labeled, args.prepared.unmasked_ids())
     where = f"{args.method} seed {seed} {args.next}"
     if params["oracle"] == "simulated":
         if rows:  # prepare lists no unmasked image unless a person labels the pool
@@ -86,7 +84,7 @@ def read_answers(args, rows: list[str], info: dict, where: str):
     from deal.data.folder import MASK_EXT, stem_of
 
     labels = Path(args.masks)
-    source = read_json(args.prepared / "source.json")
+    source = args.prepared.source
     root = Path(source["path"])
     files = {sid: labels / (stem_of(sid) + MASK_EXT) for sid in rows}
     missing = [sid for sid, f in files.items() if not f.is_file()]

@@ -20,12 +20,18 @@ data/prepared/unmasked.json (empty otherwise); val and test may be absent.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import atomic_dir, fail, load_params, parse_stage_args, schedule, stage_parser, write_json, write_npy  # noqa: E402
+from deal.config import schedule  # noqa: E402
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import atomic_dir, write_json, write_npy  # noqa: E402
+from stages._shared.params import load_params  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 
 def open_dataset(params: dict):
@@ -62,7 +68,7 @@ def splits_of(dataset, human: bool) -> tuple[str, ...]:
 def main() -> None:
     args = parse_stage_args(stage_parser(__doc__, per_round=False, with_prepared=False,
                                          out="the prepared arrays' folder to write"))
-    params = load_params(with_train_size=False)
+    params = load_params()
     from deal.config import ParamsError, check_params
     from deal.data.base import DatasetError
     from deal.data.validate import validate

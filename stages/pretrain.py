@@ -21,15 +21,19 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
-    Resume, atomic_dir, fail, load_params, read_json, read_npy, run_key, runtime, save_state, set_threads, stage_params, stage_parser,
-    train_config, write_json,
-)
+from stages._shared.configs import set_threads, train_config  # noqa: E402
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import atomic_dir, read_json, read_npy, save_state, write_json  # noqa: E402
+from stages._shared.params import load_params  # noqa: E402
+from stages._shared.resume import Resume, run_key, runtime  # noqa: E402
+from stages._shared.stage import stage_params, stage_parser  # noqa: E402
 
 MODEL, RECORD = "model.pt", "pretrain.json"
 
@@ -40,7 +44,7 @@ def main() -> None:
                           info="the prepared dataset's info.json (classes, size)",
                           out="the folder to write: model.pt and pretrain.json")
     args = parser.parse_args()
-    params = load_params(with_train_size=False)
+    params = load_params()
     p = params["pretrain"]
     info = read_json(args.info)
     if p["method"] == "none":

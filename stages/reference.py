@@ -14,21 +14,27 @@ only if it is the same run, as the train stage's.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
-    Resume, checkpoint_rule, dataset_info, distribute, load_params, load_split, model_config, parse_stage_args, run_key, runtime,
-    set_threads, stage_params, stage_parser, start_from_pretrained, train_config, write_json,
+from stages._shared.configs import (  # noqa: E402
+    class_weights_of, model_config, set_threads, start_from_pretrained, train_augmentation, train_config,
 )
+from stages._shared.files import write_json  # noqa: E402
+from stages._shared.params import load_params  # noqa: E402
+from stages._shared.relaunch import distribute  # noqa: E402
+from stages._shared.resume import Resume, run_key, runtime  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_params, stage_parser  # noqa: E402
 
 
 def main() -> None:
     args = parse_stage_args(stage_parser(__doc__, per_round=False, out="the full-data model's test scores to write (JSON)",
                                          pretrained="the pretrain stage's folder (its weights start the network)"))
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     out = args.out
     if not params.get("reference", {}).get("train", False):
         write_json(out, {"computed": False})
@@ -36,21 +42,20 @@ def main() -> None:
         return
     rank, world = distribute(params, __file__)
     from deal.data.memory import InMemorySegmentation
-    from deal.data.transforms import train_transforms
     from deal.distributed import finish, from_main  # rank 0's checkpoint for every rank: only rank 0 writes it
     from deal.models import build_model
     from deal.training import evaluate, train
 
     set_threads(params)
-    info = dataset_info()
+    info = args.prepared.info
     t = params["train"]
-    augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
-    images, masks = load_split("train")
+    augment = train_augmentation(params, info)
+    images, masks = args.prepared.load("train")
     train_set = InMemorySegmentation(images, masks, transform=augment)
-    val_set, checkpoint = checkpoint_rule()  # as the train stage
+    val_set, checkpoint = args.prepared.checkpoint_rule()  # as the train stage
     seed = params["reference"]["seed"]
-    cfg = train_config(params, "segmentation", len(train_set), seed=seed, masks=masks)
-    config = model_config(params, with_difficulty=False)
+    cfg = train_config(params, "segmentation", len(train_set), seed=seed, class_weights=class_weights_of(params, masks, info))
+    config = model_config(params, args.prepared.num_classes, with_difficulty=False)
     model = build_model(config, seed=seed)
     start_from_pretrained(model, args.pretrained)
     # the run's longest training resumes too, and only this exact run (as the train stage's key: init holds the
@@ -62,7 +67,7 @@ def main() -> None:
     resume = Resume("reference", key, "reference")
     result = train(model, train_set, cfg, num_classes=info["num_classes"], void_index=info["void_index"], val_set=val_set,
                    resume=from_main(resume.load), save_last=resume.save)
-    scores = evaluate(model, InMemorySegmentation(*load_split("test")), num_classes=info["num_classes"],
+    scores = evaluate(model, InMemorySegmentation(*args.prepared.load("test")), num_classes=info["num_classes"],
                       void_index=info["void_index"], cfg=cfg)
     if rank != 0:
         finish()

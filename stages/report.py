@@ -33,12 +33,17 @@ counts without mIoU, and summary.json each method's labeled images.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)  # beside a stage host: fork from it (numpy and matplotlib already imported)
 
-from common import atomic_dir, atomic_path, fail, load_params, missing, parse_stage_args, read_json, stage_parser, write_json  # noqa: E402
+from stages._shared.errors import fail, missing  # noqa: E402
+from stages._shared.files import atomic_dir, atomic_path, read_json, write_json  # noqa: E402
+from stages._shared.params import load_params  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 DIFFICULTY_COLUMNS = ["seed", "method", "round", "labeled", "percent_labeled", "auroc", "spearman", "error_share"]
 

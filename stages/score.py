@@ -16,15 +16,19 @@ VAAL run in one process.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
-    atomic_path, check_device, check_seed, distribute, fail, load_model, load_params, load_split, read_pool, round_index,
-    set_threads, parse_stage_args, stage_parser, train_config,
-)
+from stages._shared.configs import check_device, load_model, set_threads, train_config  # noqa: E402
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import atomic_path, read_pool  # noqa: E402
+from stages._shared.params import check_seed, load_params, round_index  # noqa: E402
+from stages._shared.relaunch import distribute  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_parser  # noqa: E402
 
 
 def main() -> None:
@@ -32,7 +36,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="the round's network: model.pt, or difficulty.pt for a DEAL method "
                         "(every method but those that score from nothing)")
     args = parse_stage_args(parser)
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     al_seed = check_seed(params, args.seed)
     from deal.config import round_batch, round_seed
     from deal.data.pools import subsample
@@ -51,15 +55,15 @@ def main() -> None:
     if spec.scores_from != "nothing":
         check_device(options.get("device", params["train"]["device"]))
         inputs["cfg"] = train_config(params, "segmentation", len(candidates), epochs=1)
-        inputs["candidates"] = load_split("train", candidates)
+        inputs["candidates"] = args.prepared.load("train", candidates)
     if spec.reads_model:  # a DEAL method reads the network with its trained difficulty branch
         if args.model is None:
             fail(f"score: {args.method} scores from the round's network; give --model (its dvc.yaml stage does)")
-        inputs["model"] = load_model(params, args.model)
+        inputs["model"] = load_model(params, args.model, args.prepared.num_classes)
     if spec.reads_labeled:
-        inputs["labeled"] = load_split("train", pool.labeled)
+        inputs["labeled"] = args.prepared.load("train", pool.labeled)
     if spec.scores_from == "images":
-        inputs["unlabeled_images"] = load_split("train", pool.unlabeled)[0]
+        inputs["unlabeled_images"] = args.prepared.load("train", pool.unlabeled)[0]
     from deal.acquisition.scoring import score
 
     try:

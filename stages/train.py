@@ -29,18 +29,23 @@ rank 0 writes the checkpoints and the outputs.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from host import delegate  # noqa: E402
+# imports start at the repository, never at stages/ (a stage script is no module: stages/select.py
+# would shadow the standard library's select)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from stages._shared.host import delegate  # noqa: E402
 
 delegate(__file__)
 
-from common import (  # noqa: E402
-    Resume, atomic_dir, check_pam_backward, check_seed, checkpoint_rule, copy_file, dataset_info, distribute, fail, load_labeled,
-    load_params, load_split, model_config, start_from_pretrained,
-    pam_backward_record, read_pool, round_index, run_key, runtime, save_state, parse_stage_args, set_threads, stage_parser,
-    stage_params, train_config,
-    write_json,
+from stages._shared.configs import (  # noqa: E402
+    class_weights_of, check_pam_backward, model_config, pam_backward_record, set_threads, start_from_pretrained,
+    train_augmentation, train_config,
 )
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import atomic_dir, copy_file, read_pool, save_state, write_json  # noqa: E402
+from stages._shared.params import check_seed, load_params, round_index  # noqa: E402
+from stages._shared.relaunch import distribute  # noqa: E402
+from stages._shared.resume import Resume, run_key, runtime  # noqa: E402
+from stages._shared.stage import parse_stage_args, stage_params, stage_parser  # noqa: E402
 from deal.config import INITIAL_MODELS, initial_model, initial_models_trained, training_mode  # noqa: E402
 from deal.methods import method as lookup  # noqa: E402
 
@@ -75,7 +80,7 @@ def main() -> None:
         parser.error("a shared round-0 model (train_initial) needs --out DIR")
     if args.initial is None and None in (args.labels, args.initial_models, args.model, args.record):
         parser.error("a round's training needs --labels, --initial-models, --model and --record")
-    params = load_params()
+    params = load_params(prepared=args.prepared)
     seed = check_seed(params, args.seed)
     spec = lookup(args.method) if args.method else None
     own_round0 = spec is not None and not spec.shares_round0
@@ -95,26 +100,26 @@ def main() -> None:
     pool_path = args.pool
 
     from deal.data.memory import InMemorySegmentation
-    from deal.data.transforms import train_transforms
     from deal.distributed import finish, from_main  # rank 0's checkpoint for every rank: only rank 0 writes it
     from deal.models import build_model
     from deal.training import train
 
     set_threads(params)
-    info = dataset_info()
+    info = args.prepared.info
     pool = read_pool(pool_path)
     learning_loss = spec is not None and spec.training == "learning_loss"
     mode = args.initial or ("learning_loss" if learning_loss else training_mode(params, args.method))
     t = params["train"]
     # the initial pool is all the dataset's masks; a round's pool may hold a person's
-    images, masks = load_split("train", pool.labeled) if args.initial else load_labeled(pool, args.labels)
-    augment = train_transforms(tuple(t["crop"]), scale=tuple(t["scale"]), void_index=info["void_index"], hflip=t["flip"])
+    images, masks = args.prepared.load("train", pool.labeled) if args.initial else args.prepared.load_labeled(pool, args.labels)
+    augment = train_augmentation(params, info)
     train_set = InMemorySegmentation(images, masks, transform=augment)
-    val_set, checkpoint = checkpoint_rule()
+    val_set, checkpoint = args.prepared.checkpoint_rule()
     held_out = val_set is not None
-    cfg = train_config(params, "segmentation" if learning_loss else mode, len(train_set), seed=seed, masks=masks)
+    cfg = train_config(params, "segmentation" if learning_loss else mode, len(train_set), seed=seed,
+                       class_weights=class_weights_of(params, masks, info))
     options = params["method_train"][args.method] if args.method else {}
-    config = model_config(params, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden"))
+    config = model_config(params, args.prepared.num_classes, with_difficulty=mode == "joint", loss_module_hidden=options.get("hidden"))
     model = build_model(config, seed=seed)
     start = start_from_pretrained(model, args.pretrained)
     if config.difficulty:

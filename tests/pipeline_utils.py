@@ -13,8 +13,8 @@ import yaml
 
 from deal.methods import split_lists
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
-import target as _stage_target  # noqa: E402  (stages/target.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import target as _stage_target  # noqa: E402  (tools/target.py)
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,7 +64,7 @@ def edit_params(root: Path, change) -> None:
 
 def target(stage: str) -> str:
     """`train@0-deal_de-r1` -> `rounds/train/dvc.yaml:train@0-deal_de-r1`; the top-level
-    dvc.yaml's stages (init@0, train_initial@0-joint, ...) stay as named (stages/target.py,
+    dvc.yaml's stages (init@0, train_initial@0-joint, ...) stay as named (tools/target.py,
     the helper `make stage` uses)."""
     return _stage_target.target(stage)
 
@@ -86,7 +86,7 @@ def repro(root: Path, *args: str) -> list[str]:
     """Run `dvc repro` beside a stage host (stage names as `target` takes them);
     return the stages that ran, without their rounds/<kind>/dvc.yaml: prefix."""
     args = [a if a.startswith("-") else target(a) for a in args]
-    done = run([str(BIN / "python"), "stages/host.py", str(BIN / "dvc"), "repro", *args], root)
+    done = run([str(BIN / "python"), "tools/host.py", str(BIN / "dvc"), "repro", *args], root)
     return [name.rsplit(":", 1)[-1] for name in re.findall(r"Running stage '([^']+)'", done.stdout)]
 
 
@@ -134,8 +134,8 @@ def clone_run(root: Path, dest: Path) -> Path:
 
 
 def host(root: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    """`make repro`'s command line: `python stages/host.py dvc ARGS` (the host checks params first)."""
-    return run([str(BIN / "python"), "stages/host.py", str(BIN / "dvc"), *args], root, check=check)
+    """`make repro`'s command line: `python tools/host.py dvc ARGS` (the host checks params first)."""
+    return run([str(BIN / "python"), "tools/host.py", str(BIN / "dvc"), *args], root, check=check)
 
 
 def kill_when(command: list[str], cwd: Path, condition, timeout: float = 300) -> bool:

@@ -1,6 +1,6 @@
 """Run by tests/test_resume.py beside the stage host (its stages fork from it, so each starts at once).
 
-    python stages/host.py python tests/resume_driver.py CASES.json RESULTS.json
+    python tools/host.py python tests/resume_driver.py CASES.json RESULTS.json
 
 CASES.json: {"argv": the stage's command, "outputs": files to compare, "checkpoint": where the stage
 resumes from, "stale": a checkpoint of the base params' run, "cases": {label: params.yaml text},

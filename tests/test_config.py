@@ -322,6 +322,6 @@ def test_every_committed_study_recipe_is_valid_params(recipe, tmp_path):
     from deal.config import parse_params
 
     params = parse_params(recipe.read_text())
-    params["seeds"] = [0]  # a recipe holds everything but the seeds and the data's path (stages/study.py)
+    params["seeds"] = [0]  # a recipe holds everything but the seeds and the data's path (tools/study.py)
     params["dataset"]["path"] = "data/synthetic" if params["dataset"]["kind"] == "synthetic" else str(tmp_path)
     check_params(params)

@@ -205,8 +205,7 @@ def test_sharded_scoring_gives_the_scores_and_selection_of_one_process(tmp_path,
 STAGE = """
 import os, sys, time
 sys.path.insert(0, {repo!r})
-sys.path.insert(0, {stages!r})
-from host import delegate
+from stages._shared.host import delegate
 delegate(__file__)
 from deal import launch
 if not launch.is_worker():
@@ -244,8 +243,8 @@ def test_under_the_stage_host_the_forked_stage_becomes_torchrun_and_its_workers_
     """The host forks the stage, which execs torchrun (its workers: fresh interpreters, not forks of
     the host); the exit status passes through, and a stage the host kills takes its workers along."""
     stage = tmp_path / "stage.py"
-    stage.write_text(STAGE.format(repo=str(REPO), stages=str(REPO / "stages")))
-    host = [sys.executable, str(REPO / "stages" / "host.py")]
+    stage.write_text(STAGE.format(repo=str(REPO)))
+    host = [sys.executable, str(REPO / "tools" / "host.py")]
     env = {**os.environ, "DEAL_STAGE_HOST_PRELOAD": "", "OMP_NUM_THREADS": "1"}
     out = tmp_path / "out"
     done = subprocess.run([*host, sys.executable, str(stage), str(out)], cwd=tmp_path, capture_output=True, text=True,

@@ -28,7 +28,7 @@ PY = str(BIN / "python")
 
 def host(root: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
     """`make repro`'s command line: DVC beside the stage host (which checks params first)."""
-    return run([PY, "stages/host.py", DVC, *args], root, check=check)
+    return run([PY, "tools/host.py", DVC, *args], root, check=check)
 
 
 def new_files(root: Path) -> list[str]:
@@ -140,7 +140,7 @@ def test_dvc_global_options_do_not_skip_the_check(fresh):
 
 
 def test_set_param_values_are_parsed_and_swept_as_dvc_does(fresh):
-    check = [PY, "stages/check_params.py"]
+    check = [PY, "tools/check_params.py"]
     assert run([*check, "-S", "train.lr=1e-3", "-S", "reference.seed=range(0,3)"], fresh).stdout == "params.yaml: valid\n"
     done = run([*check, "-S", "train.lr=0.01,fast,0.02"], fresh, check=False)
     assert done.returncode == 1 and done.stderr == "error: params.yaml: train.lr: 'fast'; a number > 0\n"

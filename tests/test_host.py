@@ -17,8 +17,8 @@ NO_PRELOAD = {"DEAL_STAGE_HOST_PRELOAD": ""}
 
 SCRIPT = """
 import os, sys
-sys.path.insert(0, {stages!r})
-from host import delegate
+sys.path.insert(0, {repo!r})
+from stages._shared.host import delegate
 delegate(__file__)
 print("ran", os.environ.get("DEAL_STAGE_HOST_CHILD", "direct"), sys.argv[1:], os.getcwd(), os.environ.get("MARK"))
 print("to stderr", file=sys.stderr)
@@ -28,11 +28,11 @@ sys.exit(int(sys.argv[1]))
 
 def test_host_runs_scripts_with_their_argv_cwd_env_and_status(tmp_path):
     script = tmp_path / "stage.py"
-    script.write_text(SCRIPT.format(stages=str(REPO / "stages")))
+    script.write_text(SCRIPT.format(repo=str(REPO)))
     work = tmp_path / "work"
     work.mkdir()
     inner = f"{sys.executable} {script} 3; echo status=$?; {sys.executable} {script} 0"
-    done = subprocess.run([sys.executable, str(REPO / "stages" / "host.py"), "bash", "-c", inner],
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "host.py"), "bash", "-c", inner],
                           cwd=work, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "MARK": "m1", **NO_PRELOAD})
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
@@ -42,7 +42,7 @@ def test_host_runs_scripts_with_their_argv_cwd_env_and_status(tmp_path):
 
 def test_without_a_host_the_script_runs_itself(tmp_path):
     script = tmp_path / "stage.py"
-    script.write_text(SCRIPT.format(stages=str(REPO / "stages")))
+    script.write_text(SCRIPT.format(repo=str(REPO)))
     done = subprocess.run([sys.executable, str(script), "0"], cwd=tmp_path, capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "DEAL_STAGE_HOST": str(tmp_path / "absent.sock")})
     assert done.returncode == 0
@@ -50,7 +50,7 @@ def test_without_a_host_the_script_runs_itself(tmp_path):
 
 
 def test_host_passes_on_the_wrapped_commands_status(tmp_path):
-    done = subprocess.run([sys.executable, str(REPO / "stages" / "host.py"), "bash", "-c", "exit 7"],
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "host.py"), "bash", "-c", "exit 7"],
                           cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **NO_PRELOAD})
     assert done.returncode == 7
 
@@ -60,8 +60,8 @@ def test_host_passes_on_the_wrapped_commands_status(tmp_path):
 # pids; the stage records its worker's pid, sleeps, then writes its output.
 STAGE = """
 import os, signal, sys, time
-sys.path.insert(0, {stages!r})
-from host import delegate
+sys.path.insert(0, {repo!r})
+from stages._shared.host import delegate
 delegate(__file__)
 out = sys.argv[1]
 if "stubborn" in sys.argv[2:]:  # outlives Ctrl-C unless the host kills it
@@ -109,14 +109,14 @@ def wait_until(check, timeout: float = 60.0) -> bool:
 def pipeline(tmp_path):
     """Start `host.py fake_dvc.py` in its own session; yield (host, pids); kill the whole group after."""
     stage = tmp_path / "stage.py"
-    stage.write_text(STAGE.format(stages=str(REPO / "stages")))
+    stage.write_text(STAGE.format(repo=str(REPO)))
     fake_dvc = tmp_path / "fake_dvc.py"
     fake_dvc.write_text(FAKE_DVC.format(stage=str(stage)))
     out = tmp_path / "out"
     started = []
 
     def start(*args: str):
-        host = subprocess.Popen([sys.executable, str(REPO / "stages" / "host.py"), sys.executable, str(fake_dvc),
+        host = subprocess.Popen([sys.executable, str(REPO / "tools" / "host.py"), sys.executable, str(fake_dvc),
                                  str(out), *args], cwd=tmp_path, start_new_session=True, env={**os.environ, **NO_PRELOAD},
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         started.append(host)
@@ -185,19 +185,19 @@ def test_a_dead_host_takes_its_workers_along(pipeline):
 
 
 def test_usage_without_a_command():
-    host = [sys.executable, str(REPO / "stages" / "host.py")]
+    host = [sys.executable, str(REPO / "tools" / "host.py")]
     done = subprocess.run(host, capture_output=True, text=True)
-    assert done.returncode == 2 and "python stages/host.py dvc repro" in done.stderr and not done.stdout
+    assert done.returncode == 2 and "python tools/host.py dvc repro" in done.stderr and not done.stdout
     for flag in ("-h", "--help"):
         done = subprocess.run([*host, flag], capture_output=True, text=True)
-        assert done.returncode == 0 and done.stdout.startswith("usage: python stages/host.py COMMAND")
+        assert done.returncode == 0 and done.stdout.startswith("usage: python tools/host.py COMMAND")
 
 
 PROBE = """
 import sys
 project = sorted(m for m in sys.modules if m.split(".")[0] in ("deal", "common", "check_params", "host"))
-sys.path.insert(0, {stages!r})
-from host import delegate
+sys.path.insert(0, {repo!r})
+from stages._shared.host import delegate
 delegate(__file__)
 import os
 print("child" if os.environ.get("DEAL_STAGE_HOST_CHILD") else "direct", "yaml" in sys.modules, project)
@@ -209,17 +209,17 @@ def test_forked_stages_import_the_project_afresh_and_the_host_preloads_only_thir
     # a forked stage must still find no module of the project loaded: it imports the code DVC hashed.
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     probe = tmp_path / "probe.py"
-    probe.write_text(PROBE.format(stages=str(REPO / "stages")))
+    probe.write_text(PROBE.format(repo=str(REPO)))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "dvc").write_text(f"#!/bin/sh\nexec {sys.executable} {probe}\n")
     (bin_dir / "dvc").chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "DEAL_STAGE_HOST_PRELOAD": "yaml"}
-    done = subprocess.run([sys.executable, str(REPO / "stages" / "host.py"), "dvc", "repro"], cwd=tmp_path,
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "host.py"), "dvc", "repro"], cwd=tmp_path,
                           capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "child True []"
-    refused = subprocess.run([sys.executable, str(REPO / "stages" / "host.py"), "true"], cwd=tmp_path, capture_output=True,
+    refused = subprocess.run([sys.executable, str(REPO / "tools" / "host.py"), "true"], cwd=tmp_path, capture_output=True,
                              text=True, env={**env, "DEAL_STAGE_HOST_PRELOAD": "yaml,deal.models"})
     assert refused.returncode != 0 and "a module of this project" in refused.stderr
 
@@ -239,12 +239,12 @@ subprocess.run([sys.executable, {stage!r}, out + "-2"])
 
 def test_a_killed_host_takes_dvc_along_and_no_later_stage_runs(tmp_path):
     stage = tmp_path / "stage.py"
-    stage.write_text(STAGE.format(stages=str(REPO / "stages")))
+    stage.write_text(STAGE.format(repo=str(REPO)))
     fake_dvc = tmp_path / "fake_dvc.py"
     fake_dvc.write_text(TWO_STAGES.format(stage=str(stage)))
     out = tmp_path / "out"
     before = set(Path(tempfile.gettempdir()).glob("deal-host-*"))
-    host = subprocess.Popen([sys.executable, str(REPO / "stages" / "host.py"), sys.executable, str(fake_dvc), str(out)],
+    host = subprocess.Popen([sys.executable, str(REPO / "tools" / "host.py"), sys.executable, str(fake_dvc), str(out)],
                             cwd=tmp_path, start_new_session=True, env={**os.environ, **NO_PRELOAD},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -268,19 +268,19 @@ def test_a_killed_host_takes_dvc_along_and_no_later_stage_runs(tmp_path):
 
 def test_a_stage_whose_host_died_does_not_run_alone(tmp_path):
     script = tmp_path / "stage.py"
-    script.write_text(SCRIPT.format(stages=str(REPO / "stages")))
+    script.write_text(SCRIPT.format(repo=str(REPO)))
     dead = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True).stdout.strip()
     env = {"PATH": "/usr/bin:/bin", "DEAL_STAGE_HOST": "@deal-host-gone", "DEAL_STAGE_HOST_PID": dead}
     done = subprocess.run([sys.executable, str(script), "0"], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert done.returncode == 1 and "ran" not in done.stdout
-    assert done.stderr.strip() == (f"stages/host.py: the stage host (pid {dead}) that started this command is gone; "
+    assert done.stderr.strip() == (f"tools/host.py: the stage host (pid {dead}) that started this command is gone; "
                                    "not running stage.py without it (run `make repro` again)")
 
 
 PEER = """
 import os, sys
-sys.path.insert(0, {stages!r})
-from host import delegate
+sys.path.insert(0, {repo!r})
+from stages._shared.host import delegate
 delegate(__file__)
 print("ran", os.environ.get("DEAL_STAGE_HOST_CHILD", "direct"), os.getuid())
 """
@@ -294,10 +294,10 @@ def test_the_host_serves_only_its_own_user():
     try:
         folder.chmod(0o755)
         script = folder / "stage.py"
-        script.write_text(PEER.format(stages=str(REPO / "stages")))
+        script.write_text(PEER.format(repo=str(REPO)))
         script.chmod(0o644)
         name = folder / "name"
-        host = subprocess.Popen([sys.executable, str(REPO / "stages" / "host.py"), "bash", "-c",
+        host = subprocess.Popen([sys.executable, str(REPO / "tools" / "host.py"), "bash", "-c",
                                  f"echo $DEAL_STAGE_HOST > {name}; sleep 60"], start_new_session=True,
                                 env={**os.environ, **NO_PRELOAD})
         try:

@@ -64,7 +64,7 @@ RAW = {  # params.yaml as a careless or hostile user writes it -> the line the h
     "1000 seeds": (_replace("seeds: [0]", f"seeds: [{', '.join(map(str, range(1000)))}]"),
                    "params.yaml: seeds, methods, rounds: 1000 seeds x 3 methods x 5 rounds make 93,005 stages, more "
                    "than limits.stages (1,000); DVC's own time per stage grows with the pipeline's size; run one seed "
-                   "per `dvc repro` (python stages/study.py run STUDY --seeds ...), or raise limits.stages"),
+                   "per `dvc repro` (python tools/study.py run STUDY --seeds ...), or raise limits.stages"),
     "grid past the images": (_replace("grid: [16, 16]", "grid: [4096, 4096]"),
                              "params.yaml: deal.grid: [4096, 4096] is finer than the images"),
     "seed 1e20": (_replace("seeds: [0]", "seeds: [100000000000000000000]"),
@@ -98,7 +98,7 @@ def test_crafted_params_stop_the_host_with_one_line_before_dvc(fresh, case):
     path.write_text(edit(original))
     try:
         # quickly: without the check, DVC resolves 93,005 stages for minutes, or hashes a bomb
-        proc = subprocess.Popen([PY, "stages/host.py", DVC, "repro"], cwd=fresh, env=env(), text=True,
+        proc = subprocess.Popen([PY, "tools/host.py", DVC, "repro"], cwd=fresh, env=env(), text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         try:
             out, err = proc.communicate(timeout=120)
@@ -285,7 +285,7 @@ def test_every_data_param_reruns_prepare_rather_than_restoring_another_run(tiny,
     cases["unchanged"] = yaml.safe_dump(base, sort_keys=False)
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     (tmp_path / "loop.py").write_text(LOOP)
-    run([PY, "stages/host.py", PY, str(tmp_path / "loop.py"), str(tmp_path / "cases.json"), DVC,
+    run([PY, "tools/host.py", PY, str(tmp_path / "loop.py"), str(tmp_path / "cases.json"), DVC,
          str(tmp_path / "results.json")], tiny)
     results = json.loads((tmp_path / "results.json").read_text())
     base_arrays = results.pop("unchanged")["arrays"]
@@ -326,7 +326,7 @@ def test_kill_9_of_the_host_stops_dvc_and_every_stage(tiny):
     stages = ("train_initial@0-segmentation", "train_initial@1-segmentation")
     models = [tiny / "runs" / f"seed{s}" / "initial" / "segmentation" / "model.pt" for s in (0, 1)]
     before = [m.stat().st_ino for m in models]  # a stage writes its folder anew: a new inode
-    proc = subprocess.Popen([PY, "stages/host.py", DVC, "repro", "-f", "-s", *stages], cwd=tiny, env=env(),
+    proc = subprocess.Popen([PY, "tools/host.py", DVC, "repro", "-f", "-s", *stages], cwd=tiny, env=env(),
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def written():
@@ -364,8 +364,8 @@ def test_a_lock_cut_short_by_a_kill_is_restored_before_dvc_runs(tiny):
     plain = run([DVC, "status"], tiny, check=False)  # DVC's own answer: a dozen lines
     assert plain.returncode != 0 and "rounds/train/dvc.lock' " in plain.stderr and len(plain.stderr.splitlines()) > 3
     done = host(tiny, "repro", check=True)
-    (line,) = [ln for ln in done.stderr.splitlines() if ln.startswith("stages/host.py:")]
-    assert line.startswith("stages/host.py: rounds/train/dvc.lock: not ") and line.endswith(
+    (line,) = [ln for ln in done.stderr.splitlines() if ln.startswith("tools/host.py:")]
+    assert line.startswith("tools/host.py: rounds/train/dvc.lock: not ") and line.endswith(
         "(DVC was killed while it wrote it); restored from git (HEAD): the stages it records since then rerun, or "
         "come from the run-cache")
     assert lock.read_text() == text and "Data and pipelines are up to date." in done.stdout
@@ -389,9 +389,9 @@ def test_a_killed_exp_run_leaves_git_as_it_was(tiny):
         assert run(["git", "symbolic-ref", "-q", "HEAD"], tiny, check=False).returncode != 0  # detached
         done = host(tiny, "exp", "show", "--no-pager")
         assert done.returncode == 0, done.stderr
-        lines = [ln for ln in done.stderr.splitlines() if ln.startswith("stages/host.py:")]
+        lines = [ln for ln in done.stderr.splitlines() if ln.startswith("tools/host.py:")]
         assert len(lines) == 1 and lines[0].startswith(
-            f"stages/host.py: a killed `dvc exp run` left git as it was mid-run: HEAD back on {branch} (left "
+            f"tools/host.py: a killed `dvc exp run` left git as it was mid-run: HEAD back on {branch} (left "
             "detached); .dvc/tmp/repro.dat ") and "removed" in lines[0], done.stderr
         assert run(["git", "symbolic-ref", "--short", "HEAD"], tiny).stdout.strip() == branch
         assert ".dvc/tmp/repro.dat" not in run(["git", "status", "--porcelain"], tiny).stdout

@@ -93,7 +93,7 @@ def test_tasks_and_config_are_what_label_studio_imports():
 
 
 def cli(*args, cwd):
-    return subprocess.run([sys.executable, str(REPO / "stages" / "labels.py"), *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run([sys.executable, str(REPO / "tools" / "labels.py"), *args], cwd=cwd, capture_output=True, text=True)
 
 
 def labelling(tmp_path: Path, size=(16, 12)) -> Path:

@@ -58,7 +58,7 @@ def test_presets_write_the_split_from_methods(tmp_path):
         raw = yaml.safe_load(preset.read_text()) or {}
         assert "baselines" not in raw and "deal_methods" not in raw, f"{preset.name}: methods alone; the split is derived"
     out = tmp_path / "params.yaml"
-    done = subprocess.run([sys.executable, "stages/preset.py", "presets/camvid.yaml", "--data", str(tmp_path), "--out", str(out)],
+    done = subprocess.run([sys.executable, "tools/preset.py", "presets/camvid.yaml", "--data", str(tmp_path), "--out", str(out)],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     written = yaml.safe_load(out.read_text())
@@ -72,7 +72,7 @@ def test_make_methods_rewrites_the_two_lines_in_place_and_check_refuses_a_mismat
     assert edited != original
     path = tmp_path / "params.yaml"
     path.write_text(edited)
-    script = [sys.executable, str(REPO / "stages/methods.py"), "--params", str(path)]
+    script = [sys.executable, str(REPO / "tools/methods.py"), "--params", str(path)]
     check = subprocess.run([*script, "--check"], capture_output=True, text=True)
     assert check.returncode == 1 and "run `make methods`" in check.stderr and path.read_text() == edited
     done = subprocess.run(script, capture_output=True, text=True)

@@ -64,7 +64,7 @@ def human_project(tmp_path: Path, test: bool = True) -> tuple[Path, Path]:
 
 
 def repro(root: Path, *args: str):
-    return run([str(BIN / "python"), "stages/host.py", str(BIN / "dvc"), "repro", *args], root, check=False)
+    return run([str(BIN / "python"), "tools/host.py", str(BIN / "dvc"), "repro", *args], root, check=False)
 
 
 def snapshot(root: Path) -> dict:

@@ -120,18 +120,18 @@ def test_check_params_reports_a_truncated_lock_with_its_fix(tmp_path, cut):
     lock = root / "rounds" / "train" / "dvc.lock"
     text = (REPO / "rounds" / "train" / "dvc.lock").read_text()
     lock.write_text("" if cut == "empty" else text[: text.index("    cmd") + len("    cmd")])
-    done = subprocess.run([sys.executable, "stages/check_params.py"], cwd=root, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "tools/check_params.py"], cwd=root, capture_output=True, text=True)
     assert done.returncode == 1
     (line,) = done.stderr.splitlines()
     assert line.startswith("error: rounds/train/dvc.lock: not ") and "(DVC was killed while it wrote it)" in line
     assert line.endswith("restore it: git checkout rounds/train/dvc.lock (or delete it: its stages rerun), or run "
                          "`make repro`, which restores it")
-    # by hand, after a plain dvc: stages/repair.py says so, then repairs it (git has no copy here: removed)
-    done = subprocess.run([sys.executable, "stages/repair.py", "--check"], cwd=root, capture_output=True, text=True)
+    # by hand, after a plain dvc: tools/repair.py says so, then repairs it (git has no copy here: removed)
+    done = subprocess.run([sys.executable, "tools/repair.py", "--check"], cwd=root, capture_output=True, text=True)
     assert done.returncode == 1 and done.stdout.startswith("rounds/train/dvc.lock: not ") and lock.exists()
-    done = subprocess.run([sys.executable, "stages/repair.py"], cwd=root, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "tools/repair.py"], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0 and "removed" in done.stdout and not lock.exists()
-    done = subprocess.run([sys.executable, "stages/repair.py", "--check"], cwd=root, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "tools/repair.py", "--check"], cwd=root, capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (0, "")
 
 
@@ -144,8 +144,7 @@ def test_every_output_a_stage_declares_is_a_path_its_command_writes(tmp_path):
 
     from pipeline_utils import copy_repo
 
-    sys.path.insert(0, str(REPO / "stages"))
-    import common
+    from stages._shared.stage import stage_identity
 
     root = copy_repo(tmp_path / "repo")
     params = parse_params((root / "params.yaml").read_text())
@@ -157,7 +156,7 @@ def test_every_output_a_stage_declares_is_a_path_its_command_writes(tmp_path):
             if "@" not in stage.name:
                 continue
             kind = stage.name.split("@")[0]
-            _, identity = common.stage_identity(params, (kind,), stage.name)
+            _, identity = stage_identity(params, (kind,), stage.name)
             given = {word.format(**identity) for word in shlex.split(stage.cmd)}
             for out in stage.outs:
                 assert out.def_path in given, (stage.name, out.def_path, stage.cmd)

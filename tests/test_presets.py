@@ -21,7 +21,7 @@ def test_preset_writes_valid_params(preset, tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     data = tmp_path / "camvid"  # not ./data: that is where the pipeline writes (dataset.path may not overlap it)
     data.mkdir()
-    done = subprocess.run([sys.executable, str(REPO / "stages" / "preset.py"), str(preset), "--data", str(data)],
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "preset.py"), str(preset), "--data", str(data)],
                           cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
@@ -37,14 +37,14 @@ def test_preset_writes_valid_params(preset, tmp_path):
     assert "  seed: 0                     # the embedded scenes and the Cityscapes hold-out (the data, not the AL seeds)" in written
     trailing = [line.split("#", 1)[1] for line in defaults if "#" in line and not line.lstrip().startswith("#")]
     assert [line.split("#", 1)[1] for line in written[1:] if "#" in line and not line.lstrip().startswith("#")] == trailing
-    again = subprocess.run([sys.executable, str(REPO / "stages" / "preset.py"), str(preset)],
+    again = subprocess.run([sys.executable, str(REPO / "tools" / "preset.py"), str(preset)],
                            cwd=tmp_path, capture_output=True, text=True)
     assert again.returncode == 1 and "already written from a preset" in again.stderr
 
 
 def test_a_preset_without_its_data_path_is_refused(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    done = subprocess.run([sys.executable, str(REPO / "stages" / "preset.py"), str(REPO / "presets" / "camvid.yaml")],
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "preset.py"), str(REPO / "presets" / "camvid.yaml")],
                           cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 1
     assert "dataset.path" in done.stderr
@@ -55,7 +55,7 @@ def test_set_overrides_one_param_and_refuses_unknown_keys(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     data = tmp_path / "CamVid"
     data.mkdir()
-    script = [sys.executable, str(REPO / "stages" / "preset.py"), str(REPO / "presets" / "camvid-cpu.yaml"),
+    script = [sys.executable, str(REPO / "tools" / "preset.py"), str(REPO / "presets" / "camvid-cpu.yaml"),
               "--data", str(data)]
     bad = subprocess.run([*script, "--set", "dataset.test_splitt=val"], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.startswith("error: --set dataset.test_splitt=val: not KEY=VALUE")

@@ -33,7 +33,7 @@ def quick_start_blocks() -> list[list[str]]:
 def test_the_quick_start_shows_the_commands_this_test_runs():
     assert quick_start_blocks() == [
         ["git clone <url of this repository> deal && cd deal", "make repro", "make test"],
-        ["make check", "make status", "make metrics", f"make stage NAME={STAGE}", f"python stages/target.py {STAGE}",
+        ["make check", "make status", "make metrics", f"make stage NAME={STAGE}", f"python tools/target.py {STAGE}",
          "dvc dag --mermaid report"]]
     readme = (REPO / "README.md").read_text()
     for opened in ("metrics/report.md", "metrics/curves.png", "make plots", "dvc_plots/index.html",
@@ -83,7 +83,7 @@ def test_quick_start_on_a_fresh_clone(tmp_path):
     assert outputs["make status"].splitlines()[-1] == "Data and pipelines are up to date."
     assert "metrics/summary.json" in outputs["make metrics"] and "deal_de.auroc" in outputs["make metrics"]
     assert outputs[f"make stage NAME={STAGE}"].splitlines()[-1] == "Data and pipelines are up to date."
-    assert outputs[f"python stages/target.py {STAGE}"] == f"rounds/train/dvc.yaml:{STAGE}\n"
+    assert outputs[f"python tools/target.py {STAGE}"] == f"rounds/train/dvc.yaml:{STAGE}\n"
     dag = outputs["dvc dag --mermaid report"]
     assert dag.startswith("flowchart TD\n") and '["report"]' in dag and '["prepare"]' in dag
 

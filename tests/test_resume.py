@@ -154,9 +154,9 @@ def test_a_stale_checkpoint_never_resumes_a_run_with_any_other_param(changed_pro
         small = _smaller(root / "data" / "prepared", tmp_path / "prepared", {"train": 16, "val": 4, "test": 4})
         argv = stage_argv(root, name)
         argv[argv.index("--prepared") + 1] = str(small)
-        command = [PY, "stages/host.py", "env", f"DVC_STAGE={name}", PY, *argv]
+        command = [PY, "tools/host.py", "env", f"DVC_STAGE={name}", PY, *argv]
     else:
-        command = [PY, "stages/host.py", DVC, "repro", "-f", "-s", target(name)]
+        command = [PY, "tools/host.py", DVC, "repro", "-f", "-s", target(name)]
     assert kill_when(command, root, (root / checkpoint).exists), f"{name} ended before it wrote a checkpoint"
     stale = tmp_path / "stale.pt"
     stale.write_bytes((root / checkpoint).read_bytes())
@@ -185,7 +185,7 @@ def test_a_stale_checkpoint_never_resumes_a_run_with_any_other_param(changed_pro
             "clean": sorted(clean)}
     (tmp_path / "cases.json").write_text(json.dumps(spec))
     try:
-        run([PY, "stages/host.py", PY, str(REPO / "tests" / "resume_driver.py"), str(tmp_path / "cases.json"),
+        run([PY, "tools/host.py", PY, str(REPO / "tests" / "resume_driver.py"), str(tmp_path / "cases.json"),
              str(tmp_path / "results.json")], root)
     finally:
         for path in written:  # weights/ is a dependency of the other tests' stages

@@ -18,7 +18,7 @@ from pipeline_utils import BIN, clone_run, copy_repo, edit_params, env, repro, r
 pytestmark = pytest.mark.slow  # the real dvc exp run / queue / push end to end: `make test-fast` leaves them out
 
 DVC = str(BIN / "dvc")
-HOST = [str(BIN / "python"), "stages/host.py", DVC]  # the stage host, as `python stages/host.py dvc ...`
+HOST = [str(BIN / "python"), "tools/host.py", DVC]  # the stage host, as `python tools/host.py dvc ...`
 
 
 def _experiments(root: Path) -> dict[str, dict]:

@@ -1,4 +1,4 @@
-"""stages/study.py: a study's per-seed files in, its recipe guarded, its tables from the files alone."""
+"""tools/study.py: a study's per-seed files in, its recipe guarded, its tables from the files alone."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ DVC = str(Path(sys.executable).parent / "dvc")
 
 
 def _study(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "stages" / "study.py"), *args], cwd=root,
+    return subprocess.run([sys.executable, str(REPO / "tools" / "study.py"), *args], cwd=root,
                           capture_output=True, text=True)
 
 
@@ -206,7 +206,7 @@ BAD_STUDIES = {
         "collect seed 0 again (collect --replace)"),
     "seeds.json missing": (
         lambda st: (st / "seeds.json").unlink(),
-        "studies/s/seeds.json: missing; it lists the study's seeds (collect writes it: `python stages/study.py "
+        "studies/s/seeds.json: missing; it lists the study's seeds (collect writes it: `python tools/study.py "
         "collect studies/s`), or restore it (git checkout studies/s/seeds.json)"),
     "seeds.json as a list": (
         _seeds_json(lambda m: list(m)),

@@ -1,4 +1,4 @@
-"""stages/study.py run on a seed the study already holds: refused before its repro, rerun with --replace.
+"""tools/study.py run on a seed the study already holds: refused before its repro, rerun with --replace.
 
 (Another machine rerunning a committed study's seed used to run the whole `dvc repro` only for collect
 to refuse the other numbers afterwards, with no way to say "overwrite" to `run`.)

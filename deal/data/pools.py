@@ -108,6 +108,12 @@ def initial_pool(split_ids: Sequence[str], size: int, seed: int) -> Pool:
     return Pool(split, [split[i] for i in order[:size]])
 
 
+def subsample_size(n: int, rho: float) -> int:
+    """How many of `n` ids a sub-sample of fraction `rho` keeps: ``ceil(rho * n)`` (a float's
+    rounding error never adds one), at most `n`."""
+    return min(n, math.ceil(rho * n - 1e-9))
+
+
 def subsample(ids: Sequence[str], rho: float, seed: int) -> list[str]:
     """Pool sub-sampling: a seeded random ``ceil(rho * len(ids))`` of ``ids``,
     sorted. ``rho = 1`` returns every id. Vary ``seed`` per round (e.g.
@@ -115,7 +121,7 @@ def subsample(ids: Sequence[str], rho: float, seed: int) -> list[str]:
     if not 0 < rho <= 1:
         raise ValueError(f"rho must be in (0, 1], got {rho}")
     ids = _unique_sorted(ids, "the ids to subsample")
-    k = min(len(ids), math.ceil(rho * len(ids) - 1e-9))
+    k = subsample_size(len(ids), rho)
     if k == len(ids):
         return list(ids)
     order = np.random.default_rng(seed).permutation(len(ids))

@@ -106,7 +106,7 @@ def recover_experiment(root: str | Path = ".") -> list[str]:
             branch = found[1]
             tip = _git(root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}").stdout.strip()
             if tip == head:
-                _git(root, "symbolic-ref", "-m", "stages/repair.py: back from a killed dvc exp run", "HEAD",
+                _git(root, "symbolic-ref", "-m", "tools/repair.py: back from a killed dvc exp run", "HEAD",
                      f"refs/heads/{branch}")
                 done.append(f"HEAD back on {branch} (left detached)")
     if left:
@@ -127,7 +127,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         prog="repair.py", description="Repair what a killed DVC left in this project: a dvc.lock cut short "
         "(git's copy put back) and a killed `dvc exp run` (HEAD back on its branch, repro.dat and the exec "
-        "refs removed). The stage host (stages/host.py) does this itself before and after each run.")
+        "refs removed). The stage host (tools/host.py) does this itself before and after each run.")
     parser.add_argument("--check", action="store_true", help="say what needs repair, change nothing (exit 1 if any)")
     args = parser.parse_args()
     root = Path.cwd()

@@ -9,12 +9,12 @@ the report stage's, over every seed file present). A seed is run by the
 pipeline like any other; the study only keeps its small results, so a later
 session adds seeds without rerunning the finished ones:
 
-    python stages/study.py setup studies/camvid-seeds --seeds 2 3 [--data /data/CamVid]  # params.yaml = recipe + seeds
-    python stages/host.py dvc repro                                                      # runs those seeds
-    python stages/study.py collect studies/camvid-seeds                                  # their rows in, then assemble
-    python stages/study.py assemble studies/camvid-seeds                                 # the tables from the files alone
-    python stages/study.py run studies/camvid-seeds --seeds 0 1 2 --data /data/CamVid    # setup, repro, collect per seed
-    python stages/study.py run studies/camvid-seeds --seeds 0 --replace --data ...       # rerun a seed it holds
+    python tools/study.py setup studies/camvid-seeds --seeds 2 3 [--data /data/CamVid]  # params.yaml = recipe + seeds
+    python tools/host.py dvc repro                                                      # runs those seeds
+    python tools/study.py collect studies/camvid-seeds                                  # their rows in, then assemble
+    python tools/study.py assemble studies/camvid-seeds                                 # the tables from the files alone
+    python tools/study.py run studies/camvid-seeds --seeds 0 1 2 --data /data/CamVid    # setup, repro, collect per seed
+    python tools/study.py run studies/camvid-seeds --seeds 0 --replace --data ...       # rerun a seed it holds
 
 A new study: write params.yaml (make preset ...); `run` (or `collect` after a
 first run) writes the recipe from it.
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -38,9 +37,11 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: stages/_shared, deal
 
-from common import atomic_path, fail, load_params, read_json, write_json  # noqa: E402
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import atomic_path, read_json, write_json  # noqa: E402
+from stages._shared.params import load_params  # noqa: E402
 from deal.config import SYNTHETIC_PATH, ParamsError, check_params, parse_params  # noqa: E402
 
 IGNORED = (("seeds",), ("dataset", "path"))  # what may differ between a study's runs
@@ -88,7 +89,7 @@ def read_recipe(study: Path) -> dict:
     try:
         recipe = parse_params(path.read_text())
     except FileNotFoundError:
-        fail(f"{path}: missing; a study starts with `python stages/study.py collect {study}` after a first run")
+        fail(f"{path}: missing; a study starts with `python tools/study.py collect {study}` after a first run")
     except Exception as exc:  # yaml errors
         fail(f"{path}: unreadable ({str(exc).splitlines()[0]}); restore it (git checkout {path})")
     problems = recipe_problems(recipe)
@@ -123,7 +124,7 @@ def read_manifest(study: Path, required: bool) -> dict:
     if not path.is_file():
         if required:
             fail(f"{path}: missing; it lists the study's seeds (collect writes it: "
-                 f"`python stages/study.py collect {study}`), or {fix}")
+                 f"`python tools/study.py collect {study}`), or {fix}")
         return {}
     try:
         manifest = json.loads(path.read_text())
@@ -143,20 +144,10 @@ def read_manifest(study: Path, required: bool) -> dict:
             if lacking:
                 problems.append(f"{path}: seed {seed}: no {', '.join(lacking)} (what ran it); {fix}")
     if required and not manifest:
-        problems.append(f"{path}: lists no seed; collect one (`python stages/study.py collect {study}`)")
+        problems.append(f"{path}: lists no seed; collect one (`python tools/study.py collect {study}`)")
     if problems:
         fail(problems)
     return manifest
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def commit() -> str:
@@ -186,13 +177,13 @@ def seed_params(recipe: dict, seeds: list[int], data: str | None) -> dict:
 def setup(args) -> None:
     study = Path(args.study)
     params = seed_params(read_recipe(study), args.seeds, args.data)
-    text = f"# {study}/recipe.yaml with seeds {args.seeds} (python stages/study.py setup)\n"
+    text = f"# {study}/recipe.yaml with seeds {args.seeds} (python tools/study.py setup)\n"
     import yaml
 
     with atomic_path("params.yaml") as tmp:
         tmp.write_text(text + yaml.safe_dump(params, sort_keys=False))
     print(f"study: params.yaml is {study}'s recipe with seeds {', '.join(map(str, args.seeds))}; "
-          f"run `python stages/host.py dvc repro`, then `python stages/study.py collect {study}`")
+          f"run `python tools/host.py dvc repro`, then `python tools/study.py collect {study}`")
 
 
 def venv_dvc() -> str:
@@ -213,7 +204,7 @@ def pipeline_changes() -> list[str]:
 
 def machine_of(params: dict) -> dict:
     """What ran a seed, as seeds.json records it: the precision `auto` resolved to changes the numbers."""
-    from deal.runtime import resolve_device, resolve_precision
+    from deal.runtime import cpu_name, resolve_device, resolve_precision
 
     device = resolve_device(params["train"]["device"])
     precision = resolve_precision(params["train"]["precision"], device)
@@ -230,12 +221,12 @@ def collect(args) -> None:
         changed = differences(read_recipe(study), recipe_of(params))
         if changed:
             fail(f"params.yaml: differs from {recipe_path} in {', '.join(changed)}; a study's seeds share one recipe "
-                 f"(python stages/study.py setup {study} --seeds ...), or start a new study folder")
+                 f"(python tools/study.py setup {study} --seeds ...), or start a new study folder")
     curves = stage_output("report", "curves.csv")
     changed = pipeline_changes()
     if changed:
         fail(f"{curves}: not what params.yaml gives: `dvc status` lists {', '.join(changed[:3])}"
-             f"{' ...' if len(changed) > 3 else ''}; run `python stages/host.py dvc repro` first")
+             f"{' ...' if len(changed) > 3 else ''}; run `python tools/host.py dvc repro` first")
     text = curves.read_text() if curves.is_file() else ""
     header, *lines = text.splitlines() or [""]
     seed_texts = {seed: header + "\n" + "\n".join(ln for ln in lines if ln.split(",", 1)[0] == str(seed)) + "\n"
@@ -244,10 +235,10 @@ def collect(args) -> None:
     rows, problems = [], []
     for seed, seed_text in seed_texts.items() if text else ():
         found, wrong = seed_rows(seed_text, curves, seed, recipe,
-                                 "a study keeps scored rounds; run `python stages/host.py dvc repro` first")
+                                 "a study keeps scored rounds; run `python tools/host.py dvc repro` first")
         rows += found
         problems += wrong
-    problems = problems or [f"{curves}: {line}; run `python stages/host.py dvc repro` first"
+    problems = problems or [f"{curves}: {line}; run `python tools/host.py dvc repro` first"
                             for line in incomplete(rows, params["seeds"], params)]
     if problems:
         fail(problems)
@@ -442,7 +433,7 @@ def assemble(args) -> None:
     machines = sorted({f"{m['cpu']} ({m['precision']})" for m in manifest.values()})
     kind = recipe["dataset"]["kind"]
     text = markdown(f"study {study.name}: {kind}, seeds {', '.join(map(str, seeds))}", methods, rounds, result)
-    text += ("\nAssembled by `python stages/study.py assemble " + str(study) + "` from "
+    text += ("\nAssembled by `python tools/study.py assemble " + str(study) + "` from "
              + ", ".join(p.name for p in files.values()) + (f"; run on {'; '.join(machines)}" if machines else "") + ".\n")
     for name, content in (("summary.csv", summary_csv(result["bands"], full)), ("paired.csv", paired_csv(result["comparison"])),
                           ("report.md", text)):
@@ -477,7 +468,7 @@ def run(args) -> None:
         start = time.monotonic()
         done = subprocess.run([sys.executable, str(Path(__file__).parent / "host.py"), venv_dvc(), "repro"])
         if done.returncode != 0:
-            again = " ".join(["python stages/study.py run", str(study), "--seeds", *map(str, args.seeds[i:])]
+            again = " ".join(["python tools/study.py run", str(study), "--seeds", *map(str, args.seeds[i:])]
                              + (["--data", args.data] if args.data else []) + (["--mixed"] if args.mixed else [])
                              + (["--replace"] if args.replace else []))
             fail(f"dvc repro of seed {seed} failed (exit {done.returncode}); fix it and rerun `{again}`")

@@ -1,8 +1,8 @@
 """The DVC target of a stage name: a per-(seed, method, round) stage lives in its kind's
 file under rounds/, and DVC wants that file before the name.
 
-    python stages/target.py train@0-deal_de-r1         # -> rounds/train/dvc.yaml:train@0-deal_de-r1
-    dvc status $(python stages/target.py errors@0-deal_de-s0)
+    python tools/target.py train@0-deal_de-r1         # -> rounds/train/dvc.yaml:train@0-deal_de-r1
+    dvc status $(python tools/target.py errors@0-deal_de-s0)
     make stage NAME=train@0-deal_de-r1                 # dvc repro of that stage (and what it needs)
 
 A name of the top-level dvc.yaml (prepare, init@0, report, ...) is printed as it is.

@@ -9,7 +9,7 @@ caller's argv, working directory, environment and standard streams (passed
 as file descriptors), and exits with the child's status. Without a host
 (plain `dvc repro`) the scripts run as usual, only slower to start.
 
-    python stages/host.py dvc repro        # run a command with a host beside it
+    python tools/host.py dvc repro        # run a command with a host beside it
 
 The child is a fresh fork of a process that has imported modules but run no
 torch op (no thread pools yet), so it behaves as a newly started script.
@@ -20,7 +20,7 @@ wrapped command too (PR_SET_PDEATHSIG), so a killed `make repro` leaves no
 DVC starting stages. The socket is in Linux's abstract namespace (nothing
 left on disk by a killed host) and serves this user's processes only. Before
 `dvc repro|exp ...`, and after one that failed, the host repairs what killed
-DVC processes leave (stages/repair.py: a truncated dvc.lock, a killed
+DVC processes leave (tools/repair.py: a truncated dvc.lock, a killed
 `dvc exp run`'s detached HEAD and staged repro.dat), one line each.
 """
 
@@ -39,8 +39,10 @@ import sys
 import threading
 import traceback
 
-ENV = "DEAL_STAGE_HOST"
-PID_ENV = "DEAL_STAGE_HOST_PID"  # the host's pid: a stage that cannot reach it tells a dead host from none
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(TOOLS))  # the repository: the stage side of the host is stages/_shared/host.py
+from stages._shared.host import ENV, PID_ENV, address  # noqa: E402
+
 PRELOAD_ENV = "DEAL_STAGE_HOST_PRELOAD"
 # Third-party modules the stage scripts import, so a forked stage starts with
 # them loaded (torch's import is the largest fixed cost of a stage: bench/round.py).
@@ -49,95 +51,22 @@ PRELOAD_ENV = "DEAL_STAGE_HOST_PRELOAD"
 # library edit during a run would go unseen. Each stage imports those afresh.
 PRELOAD = ("torch", "torchvision", "torchvision.transforms.v2", "matplotlib.figure",
            "matplotlib.backends.backend_agg", "matplotlib.pyplot", "numpy", "yaml", "tqdm.auto")
-# top-level names of the project's modules: the library and the stage scripts
-PROJECT_MODULES = ("deal",) + tuple(
-    name[:-3] for name in os.listdir(os.path.dirname(os.path.abspath(__file__))) if name.endswith(".py"))
-USAGE = """usage: python stages/host.py COMMAND [ARG ...]
+# top-level names of the project's modules: the library, the stage scripts' shared code and the
+# tools the host imports (the params check, the repairs)
+PROJECT_MODULES = ("deal", "stages") + tuple(name[:-3] for name in os.listdir(TOOLS) if name.endswith(".py"))
+USAGE = """usage: python tools/host.py COMMAND [ARG ...]
 
 Run COMMAND beside a stage host: a process that imports torch once and forks
 itself to run each stage script that COMMAND starts (found via $DEAL_STAGE_HOST),
 sparing every stage the import. Exits with COMMAND's status.
 
-    python stages/host.py dvc repro
+    python tools/host.py dvc repro
 """
 PR_SET_PDEATHSIG = 1
 _die_with_parent = None  # set by main(), before the first fork
 _lock = threading.Condition()  # guards the two below
 _workers: dict[int, int] = {}  # pid -> pidfd of every worker not yet reaped
 _closing = False  # the wrapped command is done: fork no more workers
-
-
-def _address(name: str) -> str:
-    """$DEAL_STAGE_HOST as a socket address: `@name` is in Linux's abstract namespace (no file to leave
-    behind: it goes with the host, however the host dies)."""
-    return "\0" + name[1:] if name.startswith("@") else name
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _dvc_above() -> bool:
-    """A live `dvc` process started this one (its parent, or the shell's parent): a stage of a DVC that
-    outlived the host on purpose (a `dvc queue start` worker), not of one the host took along."""
-    pid = os.getppid()
-    for _ in range(3):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                words = f.read().split(b"\0")
-            with open(f"/proc/{pid}/stat") as f:
-                parent = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return False
-        if any(os.path.basename(w) == b"dvc" for w in words[:4]):  # dvc, python .../dvc, python -m dvc
-            return True
-        if pid <= 1:
-            return False
-        pid = parent
-    return False
-
-
-def delegate(script: str) -> None:
-    """Run `script` in the host named by $DEAL_STAGE_HOST and exit with its status.
-
-    Returns (and the caller runs the script itself) when there is no host, or one cannot be reached
-    that is not known to be dead, or inside the host's own child. A stage whose host died
-    ($DEAL_STAGE_HOST_PID gone: a SIGKILLed `make repro`) stops instead: nobody would stop it.
-    """
-    path = os.environ.get(ENV)
-    if not path or os.environ.get("DEAL_STAGE_HOST_CHILD"):
-        return
-    try:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(_address(path))
-    except OSError:
-        host = os.environ.get(PID_ENV, "")
-        if host.isdigit() and not _alive(int(host)) and not _dvc_above():
-            sys.exit(f"stages/host.py: the stage host (pid {host}) that started this command is gone; not running "
-                     f"{os.path.relpath(script)} without it (run `make repro` again)")
-        return
-    request = json.dumps(
-        {"script": os.path.abspath(script), "argv": sys.argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}
-    ).encode()
-    fds = array.array("i", [0, 1, 2])
-    gone = "stages/host.py: the stage host stopped or died before the stage finished"
-    try:
-        conn.sendmsg([struct.pack("!I", len(request)), request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-        reply = b""
-        while len(reply) < 4:
-            chunk = conn.recv(4 - len(reply))
-            if not chunk:
-                sys.exit(gone)
-            reply += chunk
-    except OSError:  # it hung up first (it serves its own user's stages only)
-        sys.exit(gone)
-    sys.exit(struct.unpack("!i", reply)[0])
 
 
 def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
@@ -306,7 +235,7 @@ def _check_params(command: list[str]) -> list[str]:
     args, folder = _dvc_subcommand(command)
     if not (args[:1] == ["repro"] or args[:2] == ["exp", "run"]):
         return []
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, TOOLS)
     from check_params import overrides, problems
 
     here = os.getcwd()
@@ -333,33 +262,33 @@ def _sweep(command: list[str]) -> None:
     args, folder = _dvc_subcommand(command)
     if args[:1] in (["repro"], ["exp"]):
         try:
-            from common import sweep_stale
+            from stages._shared.files import sweep_stale
 
             sweep_stale(folder)
         except Exception as exc:  # never mask the command's own status
-            print(f"stages/host.py: could not remove stale temporaries ({exc})", file=sys.stderr)
+            print(f"tools/host.py: could not remove stale temporaries ({exc})", file=sys.stderr)
 
 
 def _repair(command: list[str], after: bool = False) -> None:
     """Before `dvc repro|exp ...`, and after one that failed: a lock a killed DVC cut short, and what a
-    killed `dvc exp run` left in git (stages/repair.py), each repaired with one line."""
+    killed `dvc exp run` left in git (tools/repair.py), each repaired with one line."""
     args, folder = _dvc_subcommand(command)
     if args[:1] not in (["repro"], ["exp"]):
         return
     try:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        sys.path.insert(0, TOOLS)
         from repair import broken_locks, recover_experiment, restore_lock
 
         for path, why in broken_locks(folder):
-            print(f"stages/host.py: {os.path.relpath(path)}: {why} (DVC was killed while it wrote it); "
+            print(f"tools/host.py: {os.path.relpath(path)}: {why} (DVC was killed while it wrote it); "
                   f"{restore_lock(path, folder)}", file=sys.stderr)
         if args[:1] == ["exp"]:
             done = recover_experiment(folder)
             if done:
-                print(f"stages/host.py: a killed `dvc exp run` left git as it was mid-run: {'; '.join(done)}; its params "
+                print(f"tools/host.py: a killed `dvc exp run` left git as it was mid-run: {'; '.join(done)}; its params "
                       "stay in the workspace (git checkout params.yaml drops them)", file=sys.stderr)
     except Exception as exc:  # never mask the command's own status or error
-        print(f"stages/host.py: could not check what killed DVC runs left ({exc})", file=sys.stderr)
+        print(f"tools/host.py: could not check what killed DVC runs left ({exc})", file=sys.stderr)
 
 
 class _Terminated(Exception):
@@ -388,8 +317,7 @@ def main() -> int:
         if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    # $DEAL_STAGE_HOST_PRELOAD (comma-separated, may be empty) replaces PRELOAD:
+        # $DEAL_STAGE_HOST_PRELOAD (comma-separated, may be empty) replaces PRELOAD:
     # a host that starts at once, for stages that need none of it (its tests)
     preload = PRELOAD if PRELOAD_ENV not in os.environ else tuple(filter(None, os.environ[PRELOAD_ENV].split(",")))
     if any(name.startswith("matplotlib") for name in preload):
@@ -398,7 +326,7 @@ def main() -> int:
         matplotlib.use("Agg")  # no display: what every stage's figures use anyway
     for name in preload:
         if name.split(".")[0] in PROJECT_MODULES:
-            raise SystemExit(f"stages/host.py: {PRELOAD_ENV} names {name!r}, a module of this project; "
+            raise SystemExit(f"tools/host.py: {PRELOAD_ENV} names {name!r}, a module of this project; "
                              "preload third-party modules only")
         importlib.import_module(name)
     forget_project_modules()
@@ -420,7 +348,7 @@ def main() -> int:
     # in the abstract namespace: nothing on disk that a SIGKILLed host would leave behind
     name = f"@deal-host-{os.getpid()}-{secrets.token_hex(8)}"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(_address(name))
+    listener.bind(address(name))
     listener.listen(8)
     host = os.getpid()
 
@@ -437,7 +365,7 @@ def main() -> int:
             command = subprocess.Popen(sys.argv[1:], env={**os.environ, ENV: name, PID_ENV: str(host)},
                                        preexec_fn=die_with_host)
         except OSError as exc:
-            print(f"stages/host.py: cannot run {sys.argv[1]!r} ({exc.strerror}); is the venv's bin on PATH "
+            print(f"tools/host.py: cannot run {sys.argv[1]!r} ({exc.strerror}); is the venv's bin on PATH "
                   "(make repro sets it)?", file=sys.stderr)
             return 127
         # accepting from here on (after the fork above, which then ran in a process of one thread): a
@@ -467,7 +395,7 @@ def main() -> int:
             _repair(sys.argv[1:], after=True)
         listener.close()
     if stopped:
-        print(f"stages/host.py: stopped {stopped} stage(s) still running", file=sys.stderr)
+        print(f"tools/host.py: stopped {stopped} stage(s) still running", file=sys.stderr)
     if terminated:
         return 128 + signal.SIGTERM
     code = command.returncode

@@ -1,7 +1,7 @@
 """labels: a person's masks into labels/masks/, from an annotation tool's export (not a DVC stage).
 
-    python stages/labels.py from-label-studio EXPORT.json [--masks labels/masks] [--prepared data/prepared]
-    python stages/labels.py todo
+    python tools/labels.py from-label-studio EXPORT.json [--masks labels/masks] [--prepared data/prepared]
+    python tools/labels.py todo
 
 from-label-studio: Label Studio's JSON export (Export -> JSON) of the tasks the
 export stages wrote becomes one PNG of class ids per annotated task, at the
@@ -28,8 +28,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import atomic_path, fail, read_json  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: stages/_shared, deal
+from stages._shared.errors import fail  # noqa: E402
+from stages._shared.files import atomic_path, read_json  # noqa: E402
 
 TASKS = Path("data/tasks")
 

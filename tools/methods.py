@@ -1,8 +1,8 @@
 """The method table, and params.yaml's method lists written from it.
 
-    python stages/methods.py            # write baselines and deal_methods from methods (make methods)
-    python stages/methods.py --check    # exit 1, naming the fix, when they disagree
-    python stages/methods.py --list     # the table: each method, what it scores from, how it trains
+    python tools/methods.py            # write baselines and deal_methods from methods (make methods)
+    python tools/methods.py --check    # exit 1, naming the fix, when they disagree
+    python tools/methods.py --list     # the table: each method, what it scores from, how it trains
 
 A method is defined once, in deal/methods.py. params.yaml lists the methods
 to run in `methods`; DVC's `matrix:` also needs them split into `baselines`

@@ -1,16 +1,16 @@
 """check_params: params.yaml checked as the stages will check it, before DVC runs.
 
-    python stages/check_params.py                          # params.yaml as it is
-    python stages/check_params.py -S train.lr=0.02         # with `dvc exp run -S` overrides applied
+    python tools/check_params.py                          # params.yaml as it is
+    python tools/check_params.py -S train.lr=0.02         # with `dvc exp run -S` overrides applied
 
 DVC resolves dvc.yaml (stage names and output paths from the round ids and
 seeds, steps that must chain) before any stage runs, so a bad param would
 otherwise reach DVC's own error, or a path DVC deletes. `make repro` and
-`python stages/host.py dvc repro|exp run ...` run this check first. It reads
+`python tools/host.py dvc repro|exp run ...` run this check first. It reads
 params.yaml as DVC does (deal.config.parse_params), applies the -S values
 where DVC applies them (FILE:KEY=VALUE: params.yaml by any name; any other
 file is refused), holds the run to its limits (deal.limits: stages, memory,
-disk) and names the locks DVC could not read (stages/repair.py). Prints one
+disk) and names the locks DVC could not read (tools/repair.py). Prints one
 line per problem and exits 1, or says the params are valid and exits 0; it
 writes nothing.
 """

@@ -1,7 +1,7 @@
 """Write params.yaml from a preset: the repository defaults with the preset's values over them.
 
-    python stages/preset.py presets/camvid.yaml --data /data/CamVid   # then: make repro
-    python stages/preset.py presets/camvid-cpu.yaml --data ../shared/data/CamVid --set dataset.test_split=val
+    python tools/preset.py presets/camvid.yaml --data /data/CamVid   # then: make repro
+    python tools/preset.py presets/camvid-cpu.yaml --data ../shared/data/CamVid --set dataset.test_split=val
 
 A preset holds only what differs from params.yaml (nested keys; `methods`
 alone: `baselines` and `deal_methods` are written from it); `--data`
@@ -22,7 +22,7 @@ from deal.config import ParamsError, ParamsReadError, check_params, parse_params
 from deal.methods import split_lists  # noqa: E402
 
 
-HEADER = "# written by stages/preset.py"
+HEADER = "# written by tools/preset.py"
 
 
 def round_trip():
