@@ -62,7 +62,9 @@ def test_quick_start_on_a_fresh_clone(tmp_path):
         # as a user's shell: no PATH entry of ours, only what the documented activation adds
         env_path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != BIN)
         prefix = "source .venv/bin/activate && " if activate else ""
-        return run(["bash", "-c", f"export PATH='{env_path}'; {prefix}{commands}"], clone)
+        # and not inside our `make test`: a sub-make would add its "Entering/Leaving directory" lines
+        fresh = "unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES; "
+        return run(["bash", "-c", f"export PATH='{env_path}'; {fresh}{prefix}{commands}"], clone)
 
     _, block = quick_start_blocks()
     done = shell("make repro")
