@@ -136,12 +136,8 @@ def atomic_path(path: str | Path):
     except OSError as exc:
         raise WriteError(path, exc) from exc
     try:
-        try:
+        with _write_errors(path, tmp):
             yield tmp
-        except OSError as exc:
-            if _failed_write(exc, tmp):
-                raise WriteError(path, exc) from exc
-            raise
         try:
             if tmp.exists():
                 os.chmod(tmp, 0o666 & ~_umask())
@@ -151,6 +147,18 @@ def atomic_path(path: str | Path):
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def _write_errors(path: Path, tmp: Path):
+    """The block's own write failures into `tmp` (disk full, quota, size limit) become WriteError for
+    `path`; any other error (an input the block reads) keeps its own."""
+    try:
+        yield
+    except OSError as exc:
+        if _failed_write(exc, tmp):
+            raise WriteError(path, exc) from exc
+        raise
 
 
 @contextmanager
@@ -167,12 +175,8 @@ def atomic_dir(path: str | Path):
         raise WriteError(path, exc) from exc
     old = None
     try:
-        try:
+        with _write_errors(path, tmp):
             yield tmp
-        except OSError as exc:
-            if _failed_write(exc, tmp):
-                raise WriteError(path, exc) from exc
-            raise
         try:
             os.chmod(tmp, 0o777 & ~_umask())
             if path.exists():

@@ -26,6 +26,11 @@ def model_config(params: dict, num_classes: int, with_difficulty: bool, loss_mod
     )
 
 
+# the train section's keys a TrainConfig field of the same name takes as is
+TRAIN_KEYS = ("batch_size", "lr", "head_lr_mult", "momentum", "nesterov", "weight_decay", "poly_power", "val_every",
+              "precision", "device", "num_workers", "sync_bn", "average", "average_start", "ema_decay")
+
+
 def train_config(params: dict, mode: str, train_size: int, epochs: int | None = None, seed: int = 0,
                  class_weights: tuple[float, ...] | None = None):
     """The TrainConfig of a stage; `train.iterations` (if set) fixes the SGD steps per round. A training
@@ -41,27 +46,13 @@ def train_config(params: dict, mode: str, train_size: int, epochs: int | None = 
             epochs = epochs_for_steps(t["iterations"], train_size, t["batch_size"])
     return TrainConfig(
         epochs=epochs,
-        batch_size=t["batch_size"],
-        lr=t["lr"],
-        head_lr_mult=t["head_lr_mult"],
-        momentum=t["momentum"],
-        nesterov=t["nesterov"],
-        weight_decay=t["weight_decay"],
-        poly_power=t["poly_power"],
-        val_every=t["val_every"],
+        **{key: t[key] for key in TRAIN_KEYS},
         seed=seed,
         mode=mode,
         lambda_dif=d["lambda"],
         difficulty_loss=d["loss"],
         void_as_correct=d["void_as_correct"],
-        precision=t["precision"],
-        device=t["device"],
-        num_workers=t["num_workers"],
         progress=True,
-        sync_bn=t["sync_bn"],
-        average=t["average"],
-        average_start=t["average_start"],
-        ema_decay=t["ema_decay"],
         class_weights=class_weights,
     )
 
